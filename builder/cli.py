@@ -1,0 +1,101 @@
+"""`hmr`: thin click wrappers over the Python API. No logic lives here.
+
+Errors go to stderr, one line each, exit status 1; `--debug` shows tracebacks. Modules are imported
+inside the commands so that `hmr build` does not pay for what `hmr deploy` needs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from builder.errors import HmrError, Problem, ValidationFailed
+
+
+class _Ctx:
+    debug = False
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _report(problems: list[Problem]) -> None:
+    for p in problems:
+        click.echo(str(p), err=True)
+
+
+def _run(fn, *args, **kwargs):  # noqa: ANN001, ANN202 - generic pass-through
+    try:
+        return fn(*args, **kwargs)
+    except ValidationFailed as e:
+        _report(e.problems)
+        _fail(str(e))
+    except HmrError as e:
+        if _Ctx.debug:
+            raise
+        _fail(str(e))
+    except OSError as e:
+        if _Ctx.debug:
+            raise
+        _fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(package_name="horde-model-reference-site")
+def main(debug: bool) -> None:
+    """AI-Horde model reference: validate, build, publish and read the static site."""
+    _Ctx.debug = debug
+
+
+@main.command()
+@click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
+def validate(data_dir: Path) -> None:
+    """Check every data file; print every problem as FILE:POINTER: message."""
+    from builder.records import load
+    from builder.validate import validate as run_validate
+
+    cats, problems = load(data_dir)
+    problems = sorted(problems + run_validate(cats))
+    _report(problems)
+    errors = sum(p.severity == "error" for p in problems)
+    models = sum(len(cd.records) for cd in cats.values())
+    if errors:
+        _fail(f"{errors} error(s) in {data_dir}")
+    click.echo(f"{models} models valid ({len(problems)} warning(s))")
+
+
+@main.command("import-legacy")
+@click.argument("src")
+@click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
+def import_legacy(src: str, data_dir: Path) -> None:
+    """Import legacy files from SRC (a directory or a raw GitHub base URL) into data/."""
+    from builder.legacy.importer import import_legacy as run_import
+
+    summary = _run(run_import, src, data_dir)
+    for w in summary.warnings:
+        click.echo(f"warning: {w}", err=True)
+    counts = ", ".join(f"{k} {v}" for k, v in summary.categories.items())
+    click.echo(f"imported {counts}; {summary.written} file(s) written, {summary.removed} removed, "
+               f"{summary.unchanged} unchanged")
+
+
+@main.command()
+@click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
+@click.option("--out", "out_dir", default="site", type=click.Path(path_type=Path), show_default=True)
+def build(data_dir: Path, out_dir: Path) -> None:
+    """Validate data/, then write the site; on any error write nothing."""
+    from builder.site.build import build as run_build
+
+    result = _run(run_build, data_dir, out_dir)
+    _report(result.warnings)
+    s = result.stats
+    click.echo(f"{len(result.files)} files: {s.written} written, {s.removed} removed, {s.unchanged} unchanged")
+
+
+if __name__ == "__main__":
+    main()

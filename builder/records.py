@@ -1,0 +1,226 @@
+"""Loading `data/` into records, and the order of each category's legacy file.
+
+`data/<category>/<key>.yaml` (or `.json`): the path without extension is the model key; a key with
+`/` is a sub-folder. `data/<category>/_category.yaml` holds category settings (the pinned order, and
+for text the converter's defaults and settings whitelist). Problems (unreadable files, bad keys) are
+collected, never raised, so `validate` can report every one of them in a single run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from builder.categories import BY_NAME, CATEGORIES, Category
+from builder.errors import Problem
+
+try:
+    _YamlLoader: Any = yaml.CSafeLoader
+    _YamlDumper: Any = yaml.CSafeDumper
+except AttributeError:  # PyYAML built without libyaml
+    _YamlLoader = yaml.SafeLoader
+    _YamlDumper = yaml.SafeDumper
+
+RECORD_SUFFIXES = (".yaml", ".yml", ".json")
+SETTINGS_FILE = "_category.yaml"
+SCHEMA_HINT = "# yaml-language-server: $schema="
+
+#: the text converter's defaults.json and generation_params.json keys, for data sets that do not pin them
+TEXT_DEFAULTS = {"baseline": "", "parameters": None, "description": "", "version": "1", "style": "generalist",
+                 "nsfw": False}
+TEXT_GENERATION_PARAMS = (
+    "n", "frmtadsnsp", "frmtrmblln", "frmtrmspch", "frmttriminc", "max_context_length", "max_length", "rep_pen",
+    "rep_pen_range", "rep_pen_slope", "singleline", "temperature", "tfs", "top_a", "top_k", "top_p", "typical",
+    "sampler_order", "use_default_badwordsids", "stop_sequence", "min_p", "smoothing_factor", "dynatemp_range",
+    "dynatemp_exponent",
+)
+
+
+@dataclass
+class Record:
+    category: str
+    key: str
+    path: Path
+    data: dict
+
+    @property
+    def v2(self) -> dict:
+        return {k: v for k, v in self.data.items() if k != "legacy"}
+
+    @property
+    def legacy(self) -> dict | None:
+        block = self.data.get("legacy")
+        return block if isinstance(block, dict) else None
+
+
+@dataclass
+class CategoryData:
+    category: Category
+    records: dict[str, Record] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    settings_path: Path | None = None
+
+    @property
+    def text_defaults(self) -> dict:
+        return self.settings.get("defaults") or dict(TEXT_DEFAULTS)
+
+    @property
+    def settings_whitelist(self) -> set[str]:
+        params = self.settings.get("generation_params")
+        return set(params) if isinstance(params, dict) else set(TEXT_GENERATION_PARAMS)
+
+
+def key_problem(key: str) -> str | None:
+    """Why a model key is unsafe as a path and an object key, or None."""
+    if not key:
+        return "empty key"
+    if "\\" in key:
+        return "key contains a backslash"
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in key):
+        return "key contains a control character"
+    for seg in key.split("/"):
+        if seg == "":
+            return "key has an empty path segment"
+        if seg in (".", ".."):
+            return f"key has a {seg!r} path segment"
+        if seg != seg.strip():
+            return "key segment starts or ends with whitespace"
+    if key.startswith("_category"):
+        return "key is reserved"
+    return None
+
+
+def record_path(data_dir: Path, category: str, key: str, suffix: str = ".yaml") -> Path:
+    """Where a key's file lives; refuses keys that would escape the category folder."""
+    problem = key_problem(key)
+    if problem:
+        raise ValueError(f"{category}/{key!r}: {problem}")
+    base = (data_dir / category).resolve()
+    path = (base / (key + suffix)).resolve()
+    if base not in path.parents:
+        raise ValueError(f"{category}/{key!r}: key escapes the category folder")
+    return data_dir / category / (key + suffix)
+
+
+def parse_file(path: Path, text: str) -> Any:
+    if path.suffix == ".json":
+        return json.loads(text)
+    return yaml.load(text, Loader=_YamlLoader)
+
+
+def dump_yaml(value: Any) -> str:
+    return yaml.dump(value, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True, width=1 << 30,
+                     default_flow_style=False)
+
+
+def schema_hint(category: str, key: str) -> str:
+    """First line of a record file: tells YAML-aware editors which schema to validate against."""
+    depth = key.count("/") + 2
+    return f"{SCHEMA_HINT}{'../' * depth}schemas/{category}.schema.json\n"
+
+
+def render_record(category: str, key: str, data: dict) -> str:
+    return schema_hint(category, key) + dump_yaml(data)
+
+
+def _walk(root: Path) -> list[tuple[str, Path]]:
+    """(relative path with '/', absolute path) of files under root, sorted, without following links."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(filenames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
+            out.append((rel, Path(dirpath) / name))
+    return out
+
+
+def load_category(data_dir: Path, cat: Category, problems: list[Problem]) -> CategoryData:
+    cd = CategoryData(cat)
+    root = data_dir / cat.name
+    if not root.is_dir():
+        return cd
+    settings_path = root / SETTINGS_FILE
+    if settings_path.exists():
+        cd.settings_path = settings_path
+        try:
+            settings = parse_file(settings_path, settings_path.read_text(encoding="utf-8")) or {}
+            if not isinstance(settings, dict):
+                problems.append(Problem(str(settings_path), "", "settings file is not a mapping"))
+            else:
+                cd.settings = settings
+        except (yaml.YAMLError, ValueError, UnicodeDecodeError) as e:
+            problems.append(Problem(str(settings_path), "", f"unreadable: {_one_line(e)}"))
+    found: dict[str, Record] = {}
+    folded: dict[str, str] = {}
+    for rel, path in _walk(root):
+        if rel == SETTINGS_FILE:
+            continue
+        stem, suffix = os.path.splitext(rel)
+        if suffix not in RECORD_SUFFIXES or rel.rsplit("/", 1)[-1].startswith("."):
+            problems.append(Problem(str(path), "", "not a record file (expected .yaml, .yml or .json)", "warning"))
+            continue
+        key = stem
+        bad = key_problem(key)
+        if bad:
+            problems.append(Problem(str(path), "", bad))
+            continue
+        if path.is_symlink():
+            problems.append(Problem(str(path), "", "record files must not be symbolic links"))
+            continue
+        if key.casefold() in folded:
+            problems.append(Problem(str(path), "", f"duplicate key: {folded[key.casefold()]!r} differs only in case "
+                                                   "or extension"))
+            continue
+        folded[key.casefold()] = key
+        try:
+            data = parse_file(path, path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, ValueError, UnicodeDecodeError) as e:
+            problems.append(Problem(str(path), "", f"unreadable: {_one_line(e)}"))
+            continue
+        if not isinstance(data, dict):
+            problems.append(Problem(str(path), "", "record is not a mapping"))
+            continue
+        found[key] = Record(cat.name, key, path, data)
+    cd.records = order_records(found, cd.settings.get("order"))
+    return cd
+
+
+def order_records(records: dict[str, Record], pinned: Any) -> dict[str, Record]:
+    """Pinned keys first (in their order), then the rest: oldest metadata.created_at first, then by key."""
+    out: dict[str, Record] = {}
+    for key in pinned if isinstance(pinned, list) else ():
+        if isinstance(key, str) and key in records and key not in out:
+            out[key] = records[key]
+
+    def age(r: Record) -> tuple:
+        meta = r.data.get("metadata")
+        created = meta.get("created_at") if isinstance(meta, dict) else None
+        return (created if isinstance(created, int) else 0, r.key)
+
+    for r in sorted((r for k, r in records.items() if k not in out), key=age):
+        out[r.key] = r
+    return out
+
+
+def load(data_dir: Path) -> tuple[dict[str, CategoryData], list[Problem]]:
+    """Every category's records (ordered) and the problems met while reading them."""
+    problems: list[Problem] = []
+    if not data_dir.is_dir():
+        problems.append(Problem(str(data_dir), "", "data directory does not exist"))
+        return {c.name: CategoryData(c) for c in CATEGORIES}, problems
+    for entry in sorted(data_dir.iterdir()):
+        if entry.is_dir() and entry.name not in BY_NAME and not entry.name.startswith("."):
+            problems.append(Problem(str(entry), "", "unknown category folder"))
+    cats = {c.name: load_category(data_dir, c, problems) for c in CATEGORIES}
+    return cats, problems
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())

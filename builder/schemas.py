@@ -1,0 +1,225 @@
+"""JSON Schemas (draft 2020-12) of the data files, one per category, plus `_category.yaml`.
+
+The committed files under `schemas/` are generated from here (`python -m builder.schemas`); a test
+keeps them equal, so editors (through the `$schema` hint) and `hmr validate` check the same rules.
+Each schema is self-contained so an editor needs no reference resolution.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from builder.categories import (
+    BASELINE_ALIASES, CATEGORIES, CONTROLNET_STYLES, KNOWN_BASELINES, MODEL_DOMAINS, MODEL_PURPOSES,
+    MODEL_STYLES, Category,
+)
+
+SCHEMA_ROOT_URL = "https://models.aihorde.net/schemas/"
+SHA256_PATTERN = "^([0-9a-fA-F]{64}|FIXME)$"
+HTTPS_PATTERN = "^https://[^\\s]+$"
+# Download URLs may be empty (upstream records without a download), never anything but https.
+OPTIONAL_HTTPS_PATTERN = "^(https://[^\\s]+)?$"
+
+_STR = {"type": "string"}
+_SCALAR = {"type": ["integer", "number", "string", "boolean"]}
+_FLAT_VALUE = {"anyOf": [_SCALAR, {"type": "array", "items": _SCALAR}]}
+_STR_LIST = {"type": "array", "items": _STR}
+
+
+def _download() -> dict:
+    return {
+        "type": "object",
+        "description": "One file a worker downloads.",
+        "required": ["file_name", "file_url"],
+        "additionalProperties": False,
+        "properties": {
+            "file_name": {"type": "string", "minLength": 1, "description": "File name on the worker's disk."},
+            "file_url": {"type": "string", "pattern": OPTIONAL_HTTPS_PATTERN, "format": "uri"},
+            "sha256sum": {"type": "string", "pattern": SHA256_PATTERN,
+                          "description": "64 hex digits, or FIXME when unknown."},
+            "content_hash": {"type": ["string", "null"]},
+            "file_purpose": {"type": ["string", "null"]},
+            "known_slow_download": {"type": ["boolean", "null"]},
+            "size_bytes": {"type": ["integer", "null"], "minimum": 0},
+        },
+    }
+
+
+def _common(cat: Category) -> dict[str, Any]:
+    return {
+        "record_type": {"const": cat.name},
+        "name": {"type": "string", "minLength": 1},
+        "description": {"type": ["string", "null"]},
+        "version": {"type": ["string", "null"]},
+        "finetune_series": {
+            "type": ["object", "null"], "required": ["name"], "additionalProperties": False,
+            "properties": {k: _STR for k in ("name", "version", "author", "description", "homepage")},
+        },
+        "metadata": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "schema_version": _STR,
+                "created_at": {"type": ["integer", "null"], "minimum": 0},
+                "updated_at": {"type": ["integer", "null"], "minimum": 0},
+                "created_by": {"type": ["string", "null"]},
+                "updated_by": {"type": ["string", "null"]},
+            },
+        },
+        "config": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "download": {"type": "array", "items": _download()},
+                "embedded_component_hashes": {"type": ["object", "null"], "additionalProperties": _STR},
+            },
+        },
+        "model_classification": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"domain": {"const": cat.domain}, "purpose": {"const": cat.purpose}},
+        },
+        "size_on_disk_bytes": {"type": ["integer", "null"], "minimum": 0},
+    }
+
+
+def _legacy_json_block(cat: Category) -> dict:
+    file_entry = {"type": "object", "required": ["path"], "properties": {"path": _STR}}
+    download_entry = {"type": "object", "required": ["file_name"], "properties": {"file_name": _STR}}
+    return {
+        "type": "object",
+        "description": "What only the legacy file carries (kept for byte-faithful v1 output; never in v2).",
+        "properties": {
+            "type": _STR,
+            "download_all": {"type": "boolean"},
+            "available": {"type": "boolean"},
+            "features_not_supported": _STR_LIST,
+            "baseline": _STR,
+            "style": _STR,
+            "omit": {**_STR_LIST, "description": "Fields the legacy record leaves out."},
+            "field_order": {**_STR_LIST, "description": "Legacy key order, where it is not the canonical one."},
+            "files": {"type": "array", "items": file_entry,
+                      "description": "legacy config.files entries; v2 values win over theirs."},
+            "download": {"type": "array", "items": download_entry},
+        },
+    }
+
+
+def _legacy_text_block() -> dict:
+    return {
+        "type": "object",
+        "description": "Raw models.csv cells where they differ from what the v2 value prints as.",
+        "additionalProperties": False,
+        "properties": {"parameters_bn": _STR, "tags": _STR, "settings": _STR},
+    }
+
+
+def record_schema(cat: Category) -> dict:
+    props = _common(cat)
+    required = ["name"]
+    if cat.name == "image_generation":
+        props.update({
+            "inpainting": {"type": ["boolean", "null"]},
+            "baseline": {"enum": list(KNOWN_BASELINES) + list(BASELINE_ALIASES)},
+            "optimization": {"type": ["string", "null"]},
+            "tags": {"type": ["array", "null"], "items": _STR},
+            "showcases": {"type": ["array", "null"], "items": {"type": "string", "pattern": HTTPS_PATTERN}},
+            "min_bridge_version": {"type": ["integer", "null"]},
+            "trigger": {"type": ["array", "null"], "items": _STR},
+            "homepage": {"type": ["string", "null"], "pattern": HTTPS_PATTERN},
+            "nsfw": {"type": "boolean"},
+            "style": {"enum": list(MODEL_STYLES) + [None]},
+            "requirements": {"type": ["object", "null"], "additionalProperties": _FLAT_VALUE},
+        })
+        required += ["baseline", "nsfw"]
+    elif cat.name == "text_generation":
+        props.update({
+            "baseline": {"type": ["string", "null"]},
+            "parameters": {"type": "integer", "minimum": 0},
+            "parameters_count": {"type": "integer", "minimum": 0},
+            "nsfw": {"type": "boolean"},
+            "style": {"type": ["string", "null"]},
+            "display_name": {"type": ["string", "null"]},
+            "url": {"type": ["string", "null"], "pattern": OPTIONAL_HTTPS_PATTERN},
+            "tags": {"type": ["array", "null"], "items": _STR},
+            "instruct_format": {"type": ["string", "null"]},
+            "settings": {"type": ["object", "null"], "additionalProperties": _FLAT_VALUE},
+            "text_model_group": {"type": ["string", "null"]},
+            "name_schema_exception": {"type": ["string", "null"]},
+        })
+    else:
+        extra: dict[str, Any] = {
+            "pretrained_name": {"type": ["string", "null"]},
+            "controlnet_style": {"enum": list(CONTROLNET_STYLES) + [None]},
+            "control_types": _STR_LIST,
+            "preprocessors": _STR_LIST,
+            "baseline": {"type": ["string", "null"]},
+            "nsfw": {"type": "boolean"},
+            "tags": {"type": ["array", "null"], "items": _STR},
+            "trigger": {"type": ["array", "null"], "items": _STR},
+            "homepage": {"type": ["string", "null"], "pattern": HTTPS_PATTERN},
+            "showcases": {"type": ["array", "null"], "items": {"type": "string", "pattern": HTTPS_PATTERN}},
+        }
+        props.update({f: extra[f] for f in cat.v2_fields})
+    if cat.has_legacy:
+        props["legacy"] = _legacy_text_block() if cat.legacy_kind == "text" else _legacy_json_block(cat)
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{SCHEMA_ROOT_URL}{cat.name}.schema.json",
+        "title": f"AI-Horde model reference: one {cat.name} model",
+        "description": f"data/{cat.name}/<model key>.yaml; the file path (without extension) is the model key.",
+        "type": "object",
+        "required": required,
+        "additionalProperties": False,
+        "properties": props,
+    }
+    if cat.name == "text_generation":
+        schema["anyOf"] = [{"required": ["parameters"]}, {"required": ["parameters_count"]}]
+    return schema
+
+
+def category_settings_schema() -> dict:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{SCHEMA_ROOT_URL}_category.schema.json",
+        "title": "AI-Horde model reference: settings of one category (data/<category>/_category.yaml)",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "order": {"type": "array", "items": _STR, "uniqueItems": True,
+                      "description": "Pinned order of the legacy file; unlisted keys follow, oldest first."},
+            "defaults": {"type": "object", "description": "text: the converter's defaults.json"},
+            "generation_params": {"type": "object", "description": "text: generation_params.json (its keys "
+                                  "are the settings whitelist)"},
+        },
+    }
+
+
+def all_schemas() -> dict[str, dict]:
+    """File name under schemas/ -> schema."""
+    out = {f"{c.name}.schema.json": record_schema(c) for c in CATEGORIES}
+    out["_category.schema.json"] = category_settings_schema()
+    return out
+
+
+def render(schema: dict) -> str:
+    return json.dumps(schema, indent=2) + "\n"
+
+
+def write(dest: Path) -> list[str]:
+    """Write the schemas into `dest`; returns the names of files that changed."""
+    dest.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for name, schema in all_schemas().items():
+        p = dest / name
+        text = render(schema)
+        if not p.exists() or p.read_text() != text:
+            p.write_text(text)
+            changed.append(name)
+    return changed
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "schemas"
+    for n in write(target):
+        print("wrote", target / n)

@@ -1,0 +1,171 @@
+"""Validation of loaded records: JSON Schema (every error) plus semantic checks.
+
+Each problem is reported as `FILE:JSON_POINTER: message`. Schema checking has a fast path: a compiled
+validator (fastjsonschema) answers "valid?" for the common case; only an invalid record goes through
+jsonschema, which lists every error. Both run the same committed schemas (`builder.schemas`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any, Callable
+
+from builder.categories import Category
+from builder.errors import Problem
+from builder.legacy.text import BACKEND_PREFIXES
+from builder.records import CategoryData, Record
+from builder.schemas import category_settings_schema, record_schema
+
+_SHA256 = re.compile(r"^([0-9a-fA-F]{64}|FIXME)$")
+
+
+@cache
+def _fast_validator(category: str) -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    from builder.categories import BY_NAME
+
+    schema = {k: v for k, v in record_schema(BY_NAME[category]).items() if k not in ("$schema", "$id")}
+    # fastjsonschema checks draft-07; these schemas use no keyword whose meaning differs from 2020-12.
+    return fastjsonschema.compile(schema, formats={"uri": lambda s: True})
+
+
+@cache
+def _full_validator(category: str | None) -> Any:
+    from jsonschema import Draft202012Validator
+
+    from builder.categories import BY_NAME
+
+    schema = category_settings_schema() if category is None else record_schema(BY_NAME[category])
+    return Draft202012Validator(schema)
+
+
+def pointer(path: Any) -> str:
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
+    return "/" + "/".join(parts) if parts else "/"
+
+
+def _message(error: Any) -> str:
+    field = error.absolute_path[-1] if error.absolute_path else None
+    v = error.validator
+    if v == "pattern":
+        if field == "sha256sum":
+            return f"sha256sum must be 64 hex digits or FIXME, not {error.instance!r}"
+        return f"URL must use https://, not {error.instance!r}"
+    if v == "enum" or v == "const":
+        what = field if isinstance(field, str) else "value"
+        return f"unknown {what} {error.instance!r}"
+    if v == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"unknown field {', '.join(map(repr, extra))}"
+    if v == "required":
+        return error.message.replace("is a required property", "is required")
+    return error.message
+
+
+def schema_problems(path: str, category: str, data: Any) -> list[Problem]:
+    try:
+        _fast_validator(category)(data)
+        return []
+    except Exception:  # noqa: BLE001 - any failure here means: list the errors properly
+        pass
+    out = []
+    for error in sorted(_full_validator(category).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        if error.validator == "anyOf" and error.schema_path and error.schema_path[0] == "anyOf":
+            out.append(Problem(path, "/parameters", "parameters is required"))
+            continue
+        out.append(Problem(path, pointer(error.absolute_path), _message(error)))
+    return out
+
+
+def record_problems(cd: CategoryData, rec: Record) -> list[Problem]:
+    cat = cd.category
+    path = str(rec.path)
+    problems = schema_problems(path, cat.name, rec.data)
+    data = rec.data
+    name = data.get("name")
+    if isinstance(name, str) and name != rec.key:
+        if cat.name == "text_generation":
+            problems.append(Problem(path, "/name", f"name {name!r} must equal the key {rec.key!r}"))
+        else:
+            problems.append(Problem(path, "/name", f"name {name!r} differs from the key {rec.key!r}", "warning"))
+    if cat.name == "text_generation" and rec.key.startswith(BACKEND_PREFIXES):
+        problems.append(Problem(path, "/name", "backend-prefixed names are generated, not stored"))
+    problems += _download_problems(path, data)
+    if cat.name == "text_generation":
+        problems += _text_problems(cd, path, data)
+    return problems
+
+
+def _download_problems(path: str, data: dict) -> list[Problem]:
+    config = data.get("config")
+    downloads = config.get("download") if isinstance(config, dict) else None
+    if not isinstance(downloads, list):
+        return []
+    out = []
+    seen: set[str] = set()
+    for i, d in enumerate(downloads):
+        if not isinstance(d, dict) or not isinstance(d.get("file_name"), str):
+            continue
+        fname = d["file_name"]
+        if "/" in fname or "\\" in fname or fname in (".", "..") or fname.startswith("."):
+            out.append(Problem(path, f"/config/download/{i}/file_name", f"file_name {fname!r} must be a plain "
+                                                                          "file name"))
+        if fname in seen:
+            out.append(Problem(path, f"/config/download/{i}/file_name", f"duplicate download file name {fname!r}"))
+        seen.add(fname)
+    return out
+
+
+def _text_problems(cd: CategoryData, path: str, data: dict) -> list[Problem]:
+    out = []
+    settings = data.get("settings")
+    if isinstance(settings, dict):
+        allowed = cd.settings_whitelist
+        for k in settings:
+            if k not in allowed:
+                out.append(Problem(path, pointer(["settings", k]), f"settings key {k!r} is not a generation "
+                                                                     "parameter"))
+    params = data.get("parameters", data.get("parameters_count"))
+    if isinstance(params, int) and params <= 0:
+        out.append(Problem(path, "/parameters", "parameters must be positive"))
+    return out
+
+
+def settings_problems(cd: CategoryData) -> list[Problem]:
+    if cd.settings_path is None:
+        return []
+    path = str(cd.settings_path)
+    out = [Problem(path, pointer(e.absolute_path), _message(e))
+           for e in _full_validator(None).iter_errors(cd.settings)]
+    for i, key in enumerate(cd.settings.get("order") or []):
+        if isinstance(key, str) and key not in cd.records:
+            out.append(Problem(path, f"/order/{i}", f"pinned key {key!r} has no record file", "warning"))
+    return out
+
+
+def validate(cats: dict[str, CategoryData]) -> list[Problem]:
+    """Every problem in every record of every category (errors and warnings)."""
+    problems: list[Problem] = []
+    for cd in cats.values():
+        problems += settings_problems(cd)
+        for rec in cd.records.values():
+            problems += record_problems(cd, rec)
+        problems += _duplicate_names(cd.category, cd)
+    return problems
+
+
+def _duplicate_names(cat: Category, cd: CategoryData) -> list[Problem]:
+    seen: dict[str, str] = {}
+    out = []
+    for rec in cd.records.values():
+        name = rec.data.get("name")
+        if not isinstance(name, str):
+            continue
+        other = seen.get(name.casefold())
+        if other is not None:
+            out.append(Problem(str(rec.path), "/name", f"name {name!r} is also used by key {other!r}"))
+        else:
+            seen[name.casefold()] = rec.key
+    return out
