@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from builder.cache import RecordCache, digest
 from builder.categories import BY_NAME, CATEGORIES, Category
 from builder.errors import Problem
 
@@ -48,6 +49,9 @@ class Record:
     key: str
     path: Path
     data: dict
+    #: hash of the file's bytes, and whether the record is known to pass its schema (a cache hit)
+    digest: str = ""
+    schema_ok: bool = False
 
     @property
     def v2(self) -> dict:
@@ -141,7 +145,8 @@ def _walk(root: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def load_category(data_dir: Path, cat: Category, problems: list[Problem]) -> CategoryData:
+def load_category(data_dir: Path, cat: Category, problems: list[Problem],
+                  cache: RecordCache | None = None) -> CategoryData:
     cd = CategoryData(cat)
     root = data_dir / cat.name
     if not root.is_dir():
@@ -180,14 +185,24 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem]) -> Cat
             continue
         folded[key.casefold()] = key
         try:
-            data = parse_file(path, path.read_text(encoding="utf-8"))
+            raw = path.read_bytes()
+        except OSError as e:
+            problems.append(Problem(str(path), "", f"unreadable: {e.strerror}"))
+            continue
+        d = digest(raw)
+        hit = cache.get(d) if cache is not None else None
+        if hit is not None:
+            found[key] = Record(cat.name, key, path, hit, d, schema_ok=True)
+            continue
+        try:
+            data = parse_file(path, raw.decode("utf-8"))
         except (yaml.YAMLError, ValueError, UnicodeDecodeError) as e:
             problems.append(Problem(str(path), "", f"unreadable: {_one_line(e)}"))
             continue
         if not isinstance(data, dict):
             problems.append(Problem(str(path), "", "record is not a mapping"))
             continue
-        found[key] = Record(cat.name, key, path, data)
+        found[key] = Record(cat.name, key, path, data, d)
     cd.records = order_records(found, cd.settings.get("order"))
     return cd
 
@@ -209,7 +224,7 @@ def order_records(records: dict[str, Record], pinned: Any) -> dict[str, Record]:
     return out
 
 
-def load(data_dir: Path) -> tuple[dict[str, CategoryData], list[Problem]]:
+def load(data_dir: Path, cache: RecordCache | None = None) -> tuple[dict[str, CategoryData], list[Problem]]:
     """Every category's records (ordered) and the problems met while reading them."""
     problems: list[Problem] = []
     if not data_dir.is_dir():
@@ -218,7 +233,7 @@ def load(data_dir: Path) -> tuple[dict[str, CategoryData], list[Problem]]:
     for entry in sorted(data_dir.iterdir()):
         if entry.is_dir() and entry.name not in BY_NAME and not entry.name.startswith("."):
             problems.append(Problem(str(entry), "", "unknown category folder"))
-    cats = {c.name: load_category(data_dir, c, problems) for c in CATEGORIES}
+    cats = {c.name: load_category(data_dir, c, problems, cache) for c in CATEGORIES}
     return cats, problems
 
 

@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from builder.categories import (
-    BASELINE_ALIASES, CATEGORIES, CONTROLNET_STYLES, KNOWN_BASELINES, MODEL_DOMAINS, MODEL_PURPOSES,
-    MODEL_STYLES, Category,
+    BASELINE_ALIASES,
+    CATEGORIES,
+    CONTROLNET_STYLES,
+    KNOWN_BASELINES,
+    MODEL_STYLES,
+    Category,
 )
 
 SCHEMA_ROOT_URL = "https://models.aihorde.net/schemas/"

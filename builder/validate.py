@@ -8,8 +8,9 @@ jsonschema, which lists every error. Both run the same committed schemas (`build
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 from builder.categories import Category
 from builder.errors import Problem
@@ -21,12 +22,13 @@ _SHA256 = re.compile(r"^([0-9a-fA-F]{64}|FIXME)$")
 
 
 @cache
-def _fast_validator(category: str) -> Callable[[Any], Any]:
+def _fast_validator(category: str | None) -> Callable[[Any], Any]:
     import fastjsonschema
 
     from builder.categories import BY_NAME
 
-    schema = {k: v for k, v in record_schema(BY_NAME[category]).items() if k not in ("$schema", "$id")}
+    full = category_settings_schema() if category is None else record_schema(BY_NAME[category])
+    schema = {k: v for k, v in full.items() if k not in ("$schema", "$id")}
     # fastjsonschema checks draft-07; these schemas use no keyword whose meaning differs from 2020-12.
     return fastjsonschema.compile(schema, formats={"uri": lambda s: True})
 
@@ -82,7 +84,9 @@ def schema_problems(path: str, category: str, data: Any) -> list[Problem]:
 def record_problems(cd: CategoryData, rec: Record) -> list[Problem]:
     cat = cd.category
     path = str(rec.path)
-    problems = schema_problems(path, cat.name, rec.data)
+    problems = [] if rec.schema_ok else schema_problems(path, cat.name, rec.data)
+    if not problems:
+        rec.schema_ok = True
     data = rec.data
     name = data.get("name")
     if isinstance(name, str) and name != rec.key:
@@ -137,8 +141,12 @@ def settings_problems(cd: CategoryData) -> list[Problem]:
     if cd.settings_path is None:
         return []
     path = str(cd.settings_path)
-    out = [Problem(path, pointer(e.absolute_path), _message(e))
-           for e in _full_validator(None).iter_errors(cd.settings)]
+    try:
+        _fast_validator(None)(cd.settings)
+        out = []
+    except Exception:  # noqa: BLE001 - list the errors properly
+        out = [Problem(path, pointer(e.absolute_path), _message(e))
+               for e in _full_validator(None).iter_errors(cd.settings)]
     for i, key in enumerate(cd.settings.get("order") or []):
         if isinstance(key, str) and key not in cd.records:
             out.append(Problem(path, f"/order/{i}", f"pinned key {key!r} has no record file", "warning"))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from builder.categories import LEGACY, TEXT_SETTINGS_FILES, Category
 from builder.errors import HmrError
