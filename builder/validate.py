@@ -45,7 +45,7 @@ def _full_validator(category: str | None) -> Any:
 
 def pointer(path: Any) -> str:
     parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
-    return "/" + "/".join(parts) if parts else "/"
+    return "/" + "/".join(parts) if parts else ""
 
 
 def _message(error: Any) -> str:
@@ -75,7 +75,7 @@ def schema_problems(path: str, category: str, data: Any) -> list[Problem]:
     out = []
     for error in sorted(_full_validator(category).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         if error.validator == "anyOf" and error.schema_path and error.schema_path[0] == "anyOf":
-            out.append(Problem(path, "/parameters", "parameters is required"))
+            out.append(Problem(path, "", "parameters is required"))
             continue
         out.append(Problem(path, pointer(error.absolute_path), _message(error)))
     return out
