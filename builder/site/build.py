@@ -1,0 +1,50 @@
+"""`hmr build`: load, validate, compile, write atomically. Any validation error: nothing is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builder.cache import RecordCache
+from builder.errors import Problem, ValidationFailed
+from builder.records import CategoryData, load
+from builder.site.outputs import compile_outputs
+from builder.site.writer import WriteStats, write_tree
+from builder.validate import validate
+
+
+@dataclass
+class BuildResult:
+    files: dict[str, bytes]
+    stats: WriteStats
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def load_valid(data_dir: Path) -> tuple[dict[str, CategoryData], list[Problem]]:
+    """Records that passed validation, and the warnings; raises ValidationFailed on any error."""
+    cache = RecordCache(data_dir)
+    cats, problems = load(data_dir, cache)
+    problems += validate(cats)
+    remember(cache, cats)
+    if any(p.severity == "error" for p in problems):
+        raise ValidationFailed(sorted(problems))
+    return cats, problems
+
+
+def remember(cache: RecordCache, cats: dict[str, CategoryData]) -> None:
+    """Store schema-valid records in the cache (and forget files that are gone)."""
+    live = set()
+    for cd in cats.values():
+        for rec in cd.records.values():
+            live.add(rec.digest)
+            if rec.schema_ok:
+                cache.put(rec.digest, rec.data)
+    cache.retain(live)
+    cache.save()
+
+
+def build(data_dir: Path, out_dir: Path) -> BuildResult:
+    cats, warnings = load_valid(data_dir)
+    files = compile_outputs(cats)
+    stats = write_tree(out_dir, files)
+    return BuildResult(files, stats, warnings)
