@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from typing import Any
 
@@ -55,8 +56,17 @@ def write_csv(rows: list[dict[str, str]]) -> str:
 
 
 def format_bn(parameters: int) -> str:
-    """Billions, minimally: 3000000000 -> "3", 560000000 -> "0.56"."""
-    s = repr(parameters / 1e9)
+    """Billions, minimally: 3000000000 -> "3", 560000000 -> "0.56".
+
+    The text repo reads the cell back as `int(float(cell) * 1e9)` (truncating), so for counts where the
+    nearest float lands just below, the next float up is written: the cell always reads back exactly.
+    """
+    x = parameters / 1e9
+    for _ in range(8):
+        if int(x * 1_000_000_000) >= parameters:
+            break
+        x = math.nextafter(x, math.inf)
+    s = repr(x)
     return s[:-2] if s.endswith(".0") else s
 
 
