@@ -16,5 +16,5 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 
 python3 -m pip install -q -e ".[test]"
-python3 -m ruff check builder tests bench
+python3 -m ruff check .
 python3 -m pytest -q -p no:cacheprovider "$@"

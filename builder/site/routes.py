@@ -7,8 +7,8 @@ extensionless key (what the old API's clients request) and the v1 aliases of the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 MUTABLE_CACHE = "public, max-age=60, stale-while-revalidate=600, stale-if-error=86400"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
