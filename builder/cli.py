@@ -97,5 +97,24 @@ def build(data_dir: Path, out_dir: Path) -> None:
     click.echo(f"{len(result.files)} files: {s.written} written, {s.removed} removed, {s.unchanged} unchanged")
 
 
+@main.command()
+@click.option("--site", "site_dir", default="site", type=click.Path(path_type=Path), show_default=True)
+@click.option("--port", default=8000, type=click.IntRange(0, 65535), show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--quiet", is_flag=True, help="No access log.")
+def serve(site_dir: Path, port: int, host: str, quiet: bool) -> None:
+    """Preview server for a built site: the route table, ETag/Last-Modified, 304, content types."""
+    from builder.site.serve import make_server
+
+    server = _run(make_server, site_dir, host, port, quiet)
+    click.echo(f"serving {site_dir} at {server.url}/ (API base {server.url}/api); Ctrl-C stops", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 if __name__ == "__main__":
     main()

@@ -8,7 +8,10 @@ from pathlib import Path
 from builder.cache import RecordCache
 from builder.errors import Problem, ValidationFailed
 from builder.records import CategoryData, load
+from builder.site.manifest import add_manifest
+from builder.site.nginx import NGINX_CONF, nginx_config
 from builder.site.outputs import compile_outputs
+from builder.site.routes import routes
 from builder.site.writer import WriteStats, write_tree
 from builder.validate import validate
 
@@ -43,8 +46,13 @@ def remember(cache: RecordCache, cats: dict[str, CategoryData]) -> None:
     cache.save()
 
 
-def build(data_dir: Path, out_dir: Path) -> BuildResult:
+def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None) -> BuildResult:
+    """`previous_manifest` (default: the one in `out_dir`) continues the generation count."""
     cats, warnings = load_valid(data_dir)
     files = compile_outputs(cats)
+    # the manifest covers every published key, so it comes after all outputs; the nginx config
+    # (build-private, not a key) comes last so that it routes the manifest too
+    warnings += add_manifest(files, data_dir, out_dir, previous_manifest)
+    files[NGINX_CONF] = nginx_config(routes(files)).encode()
     stats = write_tree(out_dir, files)
     return BuildResult(files, stats, warnings)

@@ -1,0 +1,194 @@
+"""An nginx config snippet generated from the route table, written by `hmr build` to `_config/nginx.conf`.
+
+It makes nginx answer exactly like `hmr serve` and the object store: every object key of the route
+table and nothing else, with the table's content type and Cache-Control, a JSON 404, and the
+build-private `_config/` hidden. Most keys are covered by one prefix rule per top-level folder
+(`try_files $uri $uri.json` where the folder has extensionless keys); every key that rule would get
+wrong (the v1 aliases, a content type or cache policy the folder's rule does not give) gets its own
+`location =` block, and a file the prefix rule would expose without a key gets an exact 404. The
+generator checks each route against what its rule yields, so the config cannot drift from the table.
+
+The snippet goes inside a `server {}` whose `root` is the site directory (the directory is swapped
+atomically by `hmr build`, so point `root` at its path, not at a resolved inode).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from builder.errors import HmrError
+from builder.site.routes import PRIVATE_PREFIX, Route
+
+NGINX_CONF = PRIVATE_PREFIX + "nginx.conf"
+NOT_FOUND_BODY = '{"detail":"Not Found"}'
+INDEX = "index.html"
+
+
+class NginxConfigError(HmrError, ValueError):
+    """The route table holds something an nginx config cannot express."""
+
+
+@dataclass(frozen=True)
+class _Type:
+    mime: str
+    charset: str | None
+
+    @staticmethod
+    @lru_cache(maxsize=256)  # a handful of distinct content types, parsed for thousands of routes
+    def parse(content_type: str) -> _Type:
+        mime, _, params = content_type.partition(";")
+        charset = None
+        for p in params.split(";"):
+            name, _, value = p.strip().partition("=")
+            if name.lower() == "charset" and value:
+                charset = value.strip().lower()
+        return _Type(mime.strip(), charset)
+
+
+def _q(s: str) -> str:
+    """An nginx double-quoted string (nginx unescapes \\" and \\\\ inside quotes)."""
+    if any(ord(c) < 0x20 or c == "\x7f" for c in s):
+        raise NginxConfigError(f"control character in nginx string {s!r}")
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _qfile(path: str) -> str:
+    # try_files arguments are variable templates and nginx has no escape for "$": refuse rather than
+    # emit a config that serves the wrong file. Only exact-location files reach here (aliases etc.).
+    if "$" in path:
+        raise NginxConfigError(f"cannot express {path!r} in an nginx try_files argument")
+    return _q(path)
+
+
+def _ext(file: str) -> str:
+    name = file.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    return name[dot + 1:] if dot > 0 else ""
+
+
+def _segment(key: str) -> str:
+    return key.split("/", 1)[0] if "/" in key else ""
+
+
+def nginx_config(route_list: Iterable[Route]) -> str:
+    """The server-level nginx snippet that serves `route_list` (see the module docstring)."""
+    rts = list(route_list)
+    by_key = {r.key: r for r in rts}
+    files = {r.file for r in rts}
+
+    # MIME type per file extension, as the route table assigns it (the most common one wins; a route
+    # that disagrees gets an exact location that forces its type).
+    ext_votes: dict[str, Counter[_Type]] = {}
+    for r in rts:
+        ext_votes.setdefault(_ext(r.file), Counter())[_Type.parse(r.content_type)] += 1
+    ext_type = {ext: votes.most_common(1)[0][0] for ext, votes in ext_votes.items()}
+    default = ext_type.pop("", _Type("application/json", None))
+    charset_mimes = sorted({t.mime for t in [*ext_type.values(), default] if t.charset})
+    charsets = sorted({t.charset for t in [*ext_type.values(), default] if t.charset})
+    if len(charsets) > 1:
+        # nginx's `charset` is one value per location; a second one would need exact locations
+        raise NginxConfigError(f"more than one charset in the route table: {charsets}")
+    charset = charsets[0] if charsets else None
+
+    def generic_type(file: str) -> _Type:
+        ext = _ext(file)
+        return ext_type.get(ext, default) if ext else default
+
+    # One prefix rule per top-level folder.
+    segments: dict[str, list[Route]] = {}
+    for r in rts:
+        segments.setdefault(_segment(r.key), []).append(r)
+    seg_json = {s: any(r.key + ".json" == r.file for r in rs) for s, rs in segments.items()}
+    seg_cache = {s: Counter(r.cache_control for r in rs).most_common(1)[0][0] for s, rs in segments.items()}
+
+    def generic_file(key: str) -> str | None:
+        seg = _segment(key)
+        if seg not in segments:
+            return None
+        if key in files:
+            return key
+        if seg_json[seg] and key + ".json" in files:
+            return key + ".json"
+        return None
+
+    exact: dict[str, Route] = {}
+    for r in rts:
+        if (generic_file(r.key) != r.file or generic_type(r.file) != _Type.parse(r.content_type)
+                or seg_cache[_segment(r.key)] != r.cache_control):
+            exact[r.key] = r
+    # Keys the prefix rule would answer although the table has no such key: `$uri.json` exposes
+    # `x` for every file `x.json`. Answer 404, as the object store would.
+    hidden = sorted(f[: -len(".json")] for f in files
+                    if f.endswith(".json") and seg_json.get(_segment(f)) and f[: -len(".json")] not in by_key)
+    # Directory index, as `hmr serve` and S3 website hosting do: `dir/` serves `dir/index.html`.
+    index_dirs = sorted(k[: -len(INDEX)] for k in by_key if k == INDEX or k.endswith("/" + INDEX))
+
+    out: list[str] = [
+        "# Generated by `hmr build` from the route table (builder/site/routes.py): do not edit.",
+        "# Serves the site's object keys exactly as `hmr serve` and the object store do. Include it in a",
+        "# server block whose root is the site directory, for example:",
+        "#     server { listen 8080; root /srv/hmr/site; include /srv/hmr/site/_config/nginx.conf; }",
+        "",
+        "# extensionless keys (the old API's paths) are JSON",
+        f"default_type {default.mime};",
+        "types {",
+        *(f"    {t.mime} {ext};" for ext, t in sorted(ext_type.items())),
+        "}",
+    ]
+    if charset:
+        out += [f"charset {charset};", f"charset_types {' '.join(charset_mimes)};"]
+    else:
+        out.append("charset off;")
+    out += [
+        "etag on;",
+        "if_modified_since exact;",
+        "",
+        "# 404 as the old API answers it",
+        "error_page 404 @hmr_not_found;",
+        "location @hmr_not_found {",
+        "    types { }",
+        "    default_type application/json;",
+        "    charset off;",
+        f"    return 404 '{NOT_FOUND_BODY}';",
+        "}",
+        "",
+        "# build-private files (this config) are never published",
+        f"location ^~ /{PRIVATE_PREFIX} {{ return 404; }}",
+        "",
+    ]
+    if "" not in segments:
+        out.append("location / { return 404; }")
+    for seg in sorted(segments):
+        tries = "$uri $uri.json" if seg_json[seg] else "$uri"
+        head = "location / {" if seg == "" else f"location ^~ {_q('/' + seg + '/')} {{"
+        out += [
+            head,
+            f"    add_header Cache-Control {_q(seg_cache[seg])};",
+            f"    try_files {tries} =404;",
+            "}",
+        ]
+    if exact or index_dirs or hidden:
+        out += ["", "# keys the prefix rules above do not serve as the route table says (aliases, ...)"]
+    for key in sorted(exact):
+        r = exact[key]
+        t = _Type.parse(r.content_type)
+        lines = [f"location = {_q('/' + key)} {{", f"    add_header Cache-Control {_q(r.cache_control)};"]
+        if generic_type(r.file) != t:
+            lines += ["    types { }", f"    default_type {t.mime};"]
+            lines.append(f"    charset {t.charset}; charset_types {t.mime};" if t.charset else "    charset off;")
+        lines += [f"    try_files {_qfile('/' + r.file)} =404;", "}"]
+        out += lines
+    for d in index_dirs:
+        r = by_key[d + INDEX]
+        out += [
+            f"location = {_q('/' + d)} {{",
+            f"    add_header Cache-Control {_q(r.cache_control)};",
+            f"    try_files {_qfile('/' + r.file)} =404;",
+            "}",
+        ]
+    for key in hidden:
+        out.append(f"location = {_q('/' + key)} {{ return 404; }}")
+    return "\n".join(out) + "\n"

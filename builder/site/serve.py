@@ -1,0 +1,248 @@
+"""`hmr serve`: a preview HTTP server for a built site, answering like the CDN will.
+
+It serves the route table and nothing else: a request path is percent-decoded and looked up as an
+object key; a file is only ever opened through the table (built from walking the site directory),
+never by joining the request path onto the directory, so `..`, encoded dots and absolute paths have
+nothing to resolve against. Symlinks inside the site that point outside it are refused as well.
+
+Responses carry the route's Content-Type and Cache-Control, a strong ETag (the quoted sha256 of
+the bytes, the same digest the manifest lists) and Last-Modified (the file's mtime, which the build
+keeps for unchanged files); If-None-Match and If-Modified-Since get 304. Anything else is the old
+API's JSON 404. `hmr build` swaps the site directory atomically, so the table is reloaded when the
+directory (or its manifest) changes under a running server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+from collections import deque
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from builder.site.manifest import MANIFEST_FILE
+from builder.site.routes import Route, route_map
+
+NOT_FOUND = b'{"detail":"Not Found"}'
+METHOD_NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'
+INDEX = "index.html"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    method: str
+    path: str
+    status: int
+
+
+def site_files(root: Path) -> list[str]:
+    out = []
+    for dirpath, _dirs, names in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for n in names:
+            out.append(n if rel == "." else f"{rel}/{n}".replace(os.sep, "/"))
+    return out
+
+
+class SiteIndex:
+    """The route table of the site on disk, reloaded when `hmr build` swaps the tree."""
+
+    def __init__(self, site_dir: Path):
+        self.site_dir = Path(site_dir).absolute()
+        self._lock = threading.Lock()
+        self._stamp: tuple | None = None
+        self._routes: dict[str, Route] = {}
+        self._digests: dict[tuple, str] = {}
+
+    def _current_stamp(self) -> tuple:
+        st = os.stat(self.site_dir)
+        try:
+            m = os.stat(self.site_dir / MANIFEST_FILE)
+            mstamp: tuple = (m.st_ino, m.st_mtime_ns, m.st_size)
+        except OSError:
+            mstamp = ()
+        # the writer renames a new tree into place: a new inode means a new table
+        return (st.st_dev, st.st_ino, st.st_mtime_ns, mstamp)
+
+    def routes(self) -> dict[str, Route]:
+        stamp = self._current_stamp()
+        with self._lock:
+            if stamp != self._stamp:
+                self._routes = route_map(site_files(self.site_dir))
+                self._stamp = stamp
+                self._digests.clear()
+            return self._routes
+
+    def lookup(self, key: str) -> Route | None:
+        routes = self.routes()
+        if key == "" or key.endswith("/"):
+            key += INDEX  # directory index, as S3 website hosting and the nginx config do
+        return routes.get(key)
+
+    def path_of(self, route: Route) -> Path | None:
+        """The file of `route`, or None if it resolves outside the site (a symlink escaping it)."""
+        root = os.path.realpath(self.site_dir)
+        real = os.path.realpath(self.site_dir / route.file)
+        if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
+            return None
+        return Path(real)
+
+    def digest(self, path: Path, st: os.stat_result, content: bytes | None = None) -> str:
+        k = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        sha = self._digests.get(k)
+        if sha is None:
+            sha = hashlib.sha256(content if content is not None else path.read_bytes()).hexdigest()
+            self._digests[k] = sha
+        return sha
+
+
+def request_key(raw_path: str) -> str | None:
+    """The object key a request target names, or None if it cannot name one."""
+    if raw_path.startswith(("http://", "https://")):  # absolute-form request target
+        raw_path = urlsplit(raw_path).path
+    path = raw_path.split("?", 1)[0].split("#", 1)[0]
+    if not path.startswith("/"):
+        return None
+    try:
+        key = unquote(path[1:], errors="strict")
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in key or "\\" in key:
+        return None
+    return key
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]  # If-None-Match uses the weak comparison
+        if tag == etag:
+            return True
+    return False
+
+
+def _not_modified_since(header: str, mtime: float) -> bool:
+    try:
+        since = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since is None or since.tzinfo is None:
+        return False
+    return int(mtime) <= since.timestamp()
+
+
+class SiteHandler(BaseHTTPRequestHandler):
+    server: SiteServer
+    protocol_version = "HTTP/1.1"
+    server_version = "hmr-serve"
+    sys_version = ""
+    # headers and body go out in two writes; with Nagle on, a keep-alive client's delayed ACK stalls
+    # every response by ~40 ms
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        self._serve(head=False)
+
+    def do_HEAD(self) -> None:
+        self._serve(head=True)
+
+    def _refuse(self) -> None:
+        self._send(405, {"Content-Type": "application/json", "Allow": "GET, HEAD"}, METHOD_NOT_ALLOWED, head=False)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes, head: bool, length: int | None = None) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        if status != 304:
+            # a HEAD answer announces the length the GET would have
+            self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        if not head and status != 304:
+            self.wfile.write(body)
+
+    def _not_found(self, head: bool) -> None:
+        self._send(404, {"Content-Type": "application/json"}, NOT_FOUND, head)
+
+    def _serve(self, head: bool) -> None:
+        site = self.server.site
+        key = request_key(self.path)
+        route = site.lookup(key) if key is not None else None
+        path = site.path_of(route) if route is not None else None
+        if route is None or path is None:
+            self._not_found(head)
+            return
+        try:
+            st = path.stat()
+            content = None if head else path.read_bytes()
+        except OSError:  # the tree was swapped between lookup and read
+            self._not_found(head)
+            return
+        etag = '"' + site.digest(path, st, content) + '"'
+        headers = {
+            "Content-Type": route.content_type,
+            "ETag": etag,
+            "Last-Modified": formatdate(st.st_mtime, usegmt=True),
+            "Cache-Control": route.cache_control,
+        }
+        inm = self.headers.get("If-None-Match")
+        ims = self.headers.get("If-Modified-Since")
+        # RFC 9110 13.2.2: If-None-Match, when present, decides; If-Modified-Since is then ignored
+        if (inm is not None and _etag_matches(inm, etag)) or (inm is None and ims and
+                                                               _not_modified_since(ims, st.st_mtime)):
+            self._send(304, headers, b"", head)
+            return
+        self._send(200, headers, content or b"", head, length=st.st_size if content is None else None)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.server.record(LogEntry(self.command or "", self.path, code))
+        super().send_response(code, message)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
+        if not self.server.quiet:
+            super().log_message(format, *args)
+
+
+class SiteServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer over a site directory; `log` keeps the latest requests for tests and checks."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, site_dir: Path, address: tuple[str, int], quiet: bool = True):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.site = SiteIndex(site_dir)
+        self.quiet = quiet
+        self.log: deque[LogEntry] = deque(maxlen=100_000)
+        self._log_lock = threading.Lock()
+        super().__init__(address, SiteHandler)
+
+    def record(self, entry: LogEntry) -> None:
+        with self._log_lock:
+            self.log.append(entry)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+def make_server(site_dir: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = True) -> SiteServer:
+    """A server for `site_dir`, bound but not yet serving: call `serve_forever()` (in a thread, in tests).
+
+    Port 0 picks a free port; read it back from `server.server_address[1]`.
+    """
+    site_dir = Path(site_dir)
+    if not site_dir.is_dir():
+        raise FileNotFoundError(2, "no built site here (run `hmr build` first)", str(site_dir))
+    return SiteServer(site_dir, (host, port), quiet=quiet)

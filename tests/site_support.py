@@ -1,0 +1,326 @@
+"""Fixtures and helpers of the site tests (tests/test_site_*.py): a corpus build, `hmr serve`, nginx
+and the existing client (horde-model-reference 8.6.2) in its own Python 3.12 venv.
+
+Every real component is required: a missing nginx or Python 3.12 fails the tests (DESIGN §7), it
+never skips them. Test modules import the fixtures they use from here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+LEGACY_CURRENT = CORPUS / "legacy" / "current"
+REFERENCE_V2 = CORPUS / "reference-v2"
+HMR = [sys.executable, "-m", "builder.cli"]
+MANIFEST = "api/model_references/v2/manifest.json"
+CLIENT_VERSION = "8.6.2"
+CLIENT_PYTHON = "3.12.1"
+#: the categories the existing client requests, in its enum order
+CLIENT_CATEGORIES = (
+    "blip", "clip", "codeformer", "controlnet", "controlnet_annotator", "esrgan", "gfpgan", "safety_checker",
+    "image_generation", "text_generation", "video_generation", "audio_generation", "miscellaneous", "lora", "ti",
+)
+
+NOT_FOUND = {"detail": "Not Found"}
+#: request targets that try to leave the site directory (or reach its build-private files)
+TRAVERSALS = [
+    "/../../../../etc/passwd",
+    "/api/../../etc/passwd",
+    "/api/model_references/v2/../../../../etc/passwd",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/api/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/api/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+    "/..%2f..%2f..%2fetc%2fpasswd",
+    "/..%5c..%5cetc%5cpasswd",
+    "//etc/passwd",
+    "/%2fetc%2fpasswd",
+    "/etc/passwd",
+    "http://127.0.0.1/../../etc/passwd",
+    "/api/model_references/v2/clip%00.json",
+    "/api/model_references/v2/clip.json/..",
+    "/api/model_references/v2/./clip",
+    "/api/%c0%ae%c0%ae/etc/passwd",
+    "/_config/nginx.conf",
+]
+
+
+def run_hmr(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([*HMR, *args], capture_output=True, text=True, env=e, cwd=ROOT, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+class Http:
+    """A keep-alive HTTP/1.1 client that sends the request target exactly as given (no normalisation),
+    so traversal attempts reach the server as written."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1"):
+        self.host, self.port = host, port
+        self.conn = http.client.HTTPConnection(host, port, timeout=30)
+
+    def request(self, target: str, method: str = "GET", headers: dict[str, str] | None = None) -> Response:
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, target, headers=headers or {})
+                r = self.conn.getresponse()
+                body = r.read()
+                return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, body)
+            except (http.client.RemoteDisconnected, ConnectionError, http.client.CannotSendRequest):
+                # the server may close an idle keep-alive connection: reconnect once
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get_key(self, key: str, method: str = "GET", headers: dict[str, str] | None = None) -> Response:
+        return self.request("/" + quote(key, safe="/"), method, headers)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def load_manifest(site: Path) -> dict:
+    return json.loads((site / MANIFEST).read_bytes())
+
+
+# ---------------------------------------------------------------------------------------------------
+# the corpus site
+
+
+@pytest.fixture(scope="session")
+def site_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`hmr import-legacy` of corpus/legacy/current, then `hmr build`, through the CLI; returns the work dir
+    holding data/ and site/ (read-only for tests: copy before changing)."""
+    if not LEGACY_CURRENT.is_dir():
+        pytest.fail(f"corpus not found at {LEGACY_CURRENT}")
+    base = tmp_path_factory.mktemp("site-corpus")
+    r = run_hmr("import-legacy", str(LEGACY_CURRENT), "--data", str(base / "data"))
+    assert r.returncode == 0, r.stderr
+    r = run_hmr("build", "--data", str(base / "data"), "--out", str(base / "site"))
+    assert r.returncode == 0, r.stderr
+    return base
+
+
+@pytest.fixture(scope="session")
+def site_dir(site_build: Path) -> Path:
+    return site_build / "site"
+
+
+@pytest.fixture(scope="session")
+def served(site_dir: Path) -> Iterator[tuple[object, int]]:
+    """`builder.site.serve.make_server` over the corpus site, in a thread: (server, port)."""
+    from builder.site.serve import make_server
+
+    server = make_server(site_dir, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, name="hmr-serve", daemon=True)
+    thread.start()
+    try:
+        yield server, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+# ---------------------------------------------------------------------------------------------------
+# nginx
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+    if not found:
+        pytest.fail("nginx is not installed (Debian package `nginx`): the CDN stand-in of the tests")
+    return found
+
+
+class Nginx:
+    """nginx in the foreground on a free loopback port, serving `site` with the build's generated config."""
+
+    def __init__(self, site: Path, prefix: Path):
+        self.site, self.prefix = site, prefix
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        for d in ("conf", "logs", "tmp"):
+            (prefix / d).mkdir(parents=True, exist_ok=True)
+        # As root, nginx's workers run as `nobody`, which may not read a tmp tree: keep them root.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        (prefix / "conf" / "nginx.conf").write_text(
+            f"{user}worker_processes 1;\npid logs/nginx.pid;\nerror_log logs/error.log warn;\n"
+            "events { worker_connections 64; }\n"
+            "http {\n"
+            "    access_log logs/access.log;\n"
+            "    client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi;\n"
+            "    uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;\n"
+            "    server {\n"
+            f"        listen 127.0.0.1:{self.port};\n"
+            f'        root "{site}";\n'
+            f'        include "{site}/_config/nginx.conf";\n'
+            "    }\n"
+            "}\n"
+        )
+
+    def _args(self) -> list[str]:
+        return [nginx_binary(), "-p", str(self.prefix), "-e", "logs/error.log", "-c", "conf/nginx.conf"]
+
+    def check_config(self) -> subprocess.CompletedProcess:
+        return subprocess.run([*self._args(), "-t"], capture_output=True, text=True, timeout=30)
+
+    def start(self) -> Nginx:
+        t = self.check_config()
+        if t.returncode != 0:
+            pytest.fail(f"nginx -t rejects the generated config: {t.stderr.strip()}")
+        self.proc = subprocess.Popen([*self._args(), "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        try:
+            wait_for_port(self.port, self.proc)
+        except RuntimeError as e:
+            self.stop()
+            pytest.fail(f"nginx did not start: {e}; {self.error_log()}")
+        return self
+
+    def error_log(self) -> str:
+        p = self.prefix / "logs" / "error.log"
+        return p.read_text() if p.exists() else ""
+
+    def access_log(self) -> list[str]:
+        p = self.prefix / "logs" / "access.log"
+        return p.read_text().splitlines() if p.exists() else []
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def nginx(site_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
+    server = Nginx(site_dir, tmp_path_factory.mktemp("nginx")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the existing client, horde-model-reference 8.6.2 (Python >= 3.12)
+
+
+def _client_venv_dir() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "hmr-test-venvs" / f"hmr-{CLIENT_VERSION}"
+
+
+@pytest.fixture(scope="session")
+def client_python() -> Path:
+    """The python of a venv holding horde-model-reference==8.6.2, made once and cached across runs."""
+    from filelock import FileLock
+
+    venv = _client_venv_dir()
+    py = venv / "bin" / "python"
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(venv) + ".lock", timeout=900):  # parallel runs share the cache
+        if (venv / ".ok").exists() and py.exists():
+            return py
+        shutil.rmtree(venv, ignore_errors=True)
+        env = dict(os.environ, PYENV_VERSION=CLIENT_PYTHON)
+        try:
+            r = subprocess.run(["python3.12", "-m", "venv", str(venv)], capture_output=True, text=True, env=env,
+                               timeout=300)
+        except FileNotFoundError:
+            pytest.fail("python3.12 not found (pyenv 3.12.1): the existing client needs Python >= 3.12")
+        if r.returncode != 0:
+            pytest.fail(f"python3.12 -m venv failed: {r.stderr.strip()[-300:]}")
+        r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                            f"horde-model-reference=={CLIENT_VERSION}"], capture_output=True, text=True, timeout=900)
+        if r.returncode != 0:
+            shutil.rmtree(venv, ignore_errors=True)
+            pytest.fail(f"pip install horde-model-reference=={CLIENT_VERSION} failed: {r.stderr.strip()[-300:]}")
+        (venv / ".ok").write_text("ok\n")
+    return py
+
+
+#: Loads every category through the client's public API and prints one JSON line: per category the
+#: model names (None when the client has no data), and the backend's own counters.
+CLIENT_PROBE = r"""
+import json
+from horde_model_reference import MODEL_REFERENCE_CATEGORY as C, ModelReferenceManager
+
+manager = ModelReferenceManager()
+refs = manager.get_all_model_references_or_none()
+names = {c.value: (None if refs.get(c) is None else sorted(refs[c])) for c in C}
+one = manager.get_model_reference(C.image_generation)
+stats = manager.backend.get_statistics()
+print("PROBE " + json.dumps({"names": names, "stats": stats, "backend": type(manager.backend).__name__,
+                             "typed_image_records": len(one)}))
+"""
+
+
+def run_client(py: Path, api_base: str, cache_home: Path) -> dict:
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("HORDE_MODEL_REFERENCE_"):
+            del env[k]  # only what this test sets
+    env.update({
+        "HORDE_MODEL_REFERENCE_PRIMARY_API_URL": api_base,
+        "HORDE_MODEL_REFERENCE_ENABLE_GITHUB_FALLBACK": "false",
+        "HORDE_MODEL_REFERENCE_REPLICATE_MODE": "REPLICA",
+        "AI_HORDE_TESTING": "1",  # the client forbids unknown fields
+        "AIWORKER_CACHE_HOME": str(cache_home),
+    })
+    env.pop("PYTHONPATH", None)
+    cache_home.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([str(py), "-c", CLIENT_PROBE], capture_output=True, text=True, env=env, timeout=300,
+                       cwd=cache_home)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("PROBE ")]
+    assert r.returncode == 0 and lines, f"client failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}"
+    return json.loads(lines[-1][len("PROBE "):])
