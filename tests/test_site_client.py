@@ -12,20 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.site_support import (  # noqa: F401 - fixtures
+from tests.site_support import (
     CLIENT_CATEGORIES,
     HMR,
     REFERENCE_V2,
     ROOT,
     Nginx,
-    client_python,
     free_port,
-    nginx,
     run_client,
-    site_build,
-    site_dir,
     wait_for_port,
 )
+
+# the fixtures (session-wide, shared with the other test_site_* modules)
+pytest_plugins = ["tests.site_fixtures"]
 
 EXPECTED_COUNTS = {"image_generation": 161, "text_generation": 719, "controlnet": 18, "clip": 2, "blip": 2,
                    "esrgan": 6, "gfpgan": 1, "codeformer": 1, "safety_checker": 1, "miscellaneous": 2,
@@ -68,7 +67,7 @@ def requests_in(log_lines: list[str]) -> list[tuple[str, str, int]]:
     return out
 
 
-def test_existing_client_reads_every_category_from_hmr_serve(client_python: Path, site_dir: Path,  # noqa: F811
+def test_existing_client_reads_every_category_from_hmr_serve(client_python: Path, site_dir: Path,
                                                              tmp_path: Path) -> None:
     port = free_port()
     log_path = tmp_path / "serve.log"
@@ -88,7 +87,7 @@ def test_existing_client_reads_every_category_from_hmr_serve(client_python: Path
     assert {p for _, p, _ in seen} == V2_PATHS
 
 
-def test_existing_client_reads_every_category_from_nginx(client_python: Path, nginx: Nginx,  # noqa: F811
+def test_existing_client_reads_every_category_from_nginx(client_python: Path, nginx: Nginx,
                                                          tmp_path: Path) -> None:
     before = len(nginx.access_log())
     probe = run_client(client_python, f"http://127.0.0.1:{nginx.port}/api", tmp_path / "client-cache")
@@ -98,7 +97,7 @@ def test_existing_client_reads_every_category_from_nginx(client_python: Path, ng
     assert {p for _, p, _ in seen} == V2_PATHS
 
 
-def test_the_probe_notices_a_missing_category(client_python: Path, site_dir: Path,  # noqa: F811
+def test_the_probe_notices_a_missing_category(client_python: Path, site_dir: Path,
                                               tmp_path: Path) -> None:
     # the oracle has teeth: without one category file the client loses that category (no fallback)
     import shutil

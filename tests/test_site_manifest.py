@@ -19,7 +19,10 @@ from builder.site.manifest import MANIFEST_FILE, make_manifest, manifest_entries
 from builder.site.nginx import NGINX_CONF
 from builder.site.routes import route_map
 from builder.site.serve import site_files
-from tests.site_support import ROOT, load_manifest, run_hmr, site_build, site_dir  # noqa: F401 - fixtures
+from tests.site_support import ROOT, load_manifest, run_hmr
+
+# the fixtures (session-wide, shared with the other test_site_* modules)
+pytest_plugins = ["tests.site_fixtures"]
 
 SCHEMA = json.loads((ROOT / "schemas" / "manifest.schema.json").read_text())
 
@@ -35,7 +38,7 @@ def tree_state(root: Path) -> dict[str, tuple[bytes, int, int]]:
 
 
 @pytest.fixture
-def data_copy(site_build: Path, tmp_path: Path) -> Path:  # noqa: F811 - fixture parameter
+def site_data_copy(site_build: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "data"
     shutil.copytree(site_build / "data", dest)
     return dest
@@ -48,7 +51,7 @@ def edit_a_model(data: Path) -> None:
     p.write_text(text.replace("\nversion: '2'\n", "\nversion: '2.1'\n", 1))
 
 
-def test_manifest_lists_every_key_with_its_bytes(site_dir: Path) -> None:  # noqa: F811
+def test_manifest_lists_every_key_with_its_bytes(site_dir: Path) -> None:
     manifest = load_manifest(site_dir)
     routes = route_map(site_files(site_dir))
     expected = {k for k, r in routes.items() if r.file != MANIFEST_FILE}
@@ -69,7 +72,7 @@ def test_manifest_lists_every_key_with_its_bytes(site_dir: Path) -> None:  # noq
     assert files["legacy/models.csv"]["content_type"].startswith("text/csv")
 
 
-def test_manifest_validates_against_its_schema(site_dir: Path) -> None:  # noqa: F811
+def test_manifest_validates_against_its_schema(site_dir: Path) -> None:
     manifest = load_manifest(site_dir)
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
@@ -84,88 +87,88 @@ def test_manifest_validates_against_its_schema(site_dir: Path) -> None:  # noqa:
     assert len(list(validator.iter_errors(bad))) >= 3
 
 
-def test_manifest_is_written_once_and_nginx_config_is_not_a_key(site_dir: Path) -> None:  # noqa: F811
+def test_manifest_is_written_once_and_nginx_config_is_not_a_key(site_dir: Path) -> None:
     raw = (site_dir / MANIFEST_FILE).read_bytes()
     assert raw.endswith(b"\n") and raw.count(b"\n") == 1
     assert (site_dir / NGINX_CONF).is_file()
     assert NGINX_CONF not in route_map(site_files(site_dir))
 
 
-def test_no_change_rebuild_writes_nothing_and_keeps_the_generation(data_copy: Path, tmp_path: Path) -> None:
+def test_no_change_rebuild_writes_nothing_and_keeps_the_generation(site_data_copy: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
-    build(data_copy, site)
+    build(site_data_copy, site)
     before = tree_state(site)
-    result = build(data_copy, site)
+    result = build(site_data_copy, site)
     assert result.stats.written == 0 and result.stats.removed == 0
     assert tree_state(site) == before  # bytes, inodes and mtimes: not even the manifest was rewritten
     # a fresh build elsewhere with the same inputs and SOURCE_DATE_EPOCH gives the same bytes
     env = {"SOURCE_DATE_EPOCH": "1700000000"}
     a, b = tmp_path / "a", tmp_path / "b"
     for out in (a, b):
-        r = run_hmr("build", "--data", str(data_copy), "--out", str(out), env=env)
+        r = run_hmr("build", "--data", str(site_data_copy), "--out", str(out), env=env)
         assert r.returncode == 0, r.stderr
     assert {k: v[0] for k, v in tree_state(a).items()} == {k: v[0] for k, v in tree_state(b).items()}
     assert load_manifest(a)["built_at"] == "2023-11-14T22:13:20Z"
     # without SOURCE_DATE_EPOCH too: the time comes from the source, not the clock
     c, d = tmp_path / "c", tmp_path / "d"
-    build(data_copy, c)
+    build(site_data_copy, c)
     time.sleep(1.1)
-    build(data_copy, d)
+    build(site_data_copy, d)
     assert (c / MANIFEST_FILE).read_bytes() == (d / MANIFEST_FILE).read_bytes()
 
 
-def test_generation_grows_only_when_content_changes(data_copy: Path, tmp_path: Path,
+def test_generation_grows_only_when_content_changes(site_data_copy: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     site = tmp_path / "site"
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    build(data_copy, site)
+    build(site_data_copy, site)
     first = load_manifest(site)
     assert first["generation"] == 1
-    build(data_copy, site)
+    build(site_data_copy, site)
     assert load_manifest(site) == first  # built_at is carried over too
-    edit_a_model(data_copy)
-    build(data_copy, site)
+    edit_a_model(site_data_copy)
+    build(site_data_copy, site)
     second = load_manifest(site)
     assert second["generation"] == 2
     changed = {k for k in first["files"] if first["files"][k] != second["files"].get(k)}
     assert "api/model_references/v2/image_generation/model/Deliberate" in changed
     assert "api/model_references/v2/clip" not in changed
-    build(data_copy, site)
+    build(site_data_copy, site)
     assert load_manifest(site)["generation"] == 2
     # removing a model is a change as well
-    (data_copy / "image_generation" / "Deliberate.yaml").unlink()
-    build(data_copy, site)
+    (site_data_copy / "image_generation" / "Deliberate.yaml").unlink()
+    build(site_data_copy, site)
     third = load_manifest(site)
     assert third["generation"] == 3
     assert "api/model_references/v2/image_generation/model/Deliberate" not in third["files"]
 
 
-def test_generation_continues_from_a_given_previous_manifest(data_copy: Path, tmp_path: Path) -> None:
+def test_generation_continues_from_a_given_previous_manifest(site_data_copy: Path, tmp_path: Path) -> None:
     # a CI build starts from an empty directory: passing the deployed manifest keeps the count growing
     deployed = json.dumps({"schema_version": 1, "generation": 41, "built_at": "2020-01-01T00:00:00Z",
                            "source_commit": None, "files": {}}).encode()
-    build(data_copy, tmp_path / "site", previous_manifest=deployed)
+    build(site_data_copy, tmp_path / "site", previous_manifest=deployed)
     assert load_manifest(tmp_path / "site")["generation"] == 42
 
 
-def test_unusable_previous_manifest_restarts_with_a_warning(data_copy: Path, tmp_path: Path) -> None:
+def test_unusable_previous_manifest_restarts_with_a_warning(site_data_copy: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
-    build(data_copy, site)
+    build(site_data_copy, site)
     (site / MANIFEST_FILE).write_text("{not json")
-    result = build(data_copy, site)
+    result = build(site_data_copy, site)
     assert any("previous manifest unusable" in w.message for w in result.warnings)
     assert load_manifest(site)["generation"] == 1
 
 
-def test_source_date_epoch_and_source_commit(data_copy: Path, tmp_path: Path) -> None:
+def test_source_date_epoch_and_source_commit(site_data_copy: Path, tmp_path: Path) -> None:
     # outside git: null
-    r = run_hmr("build", "--data", str(data_copy), "--out", str(tmp_path / "s1"), env={"SOURCE_DATE_EPOCH": "0"})
+    r = run_hmr("build", "--data", str(site_data_copy), "--out", str(tmp_path / "s1"), env={"SOURCE_DATE_EPOCH": "0"})
     assert r.returncode == 0, r.stderr
     m = load_manifest(tmp_path / "s1")
     assert m["source_commit"] is None and m["built_at"] == "1970-01-01T00:00:00Z"
     # inside a git repository: its HEAD
     repo = tmp_path / "repo"
-    shutil.copytree(data_copy, repo / "data")
+    shutil.copytree(site_data_copy, repo / "data")
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
@@ -179,7 +182,7 @@ def test_source_date_epoch_and_source_commit(data_copy: Path, tmp_path: Path) ->
     assert m["source_commit"] == head
     assert m["built_at"] == datetime.fromtimestamp(int(stamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     # a bad SOURCE_DATE_EPOCH is an error, and nothing is written
-    r = run_hmr("build", "--data", str(data_copy), "--out", str(tmp_path / "s3"), env={"SOURCE_DATE_EPOCH": "soon"})
+    r = run_hmr("build", "--data", str(site_data_copy), "--out", str(tmp_path / "s3"), env={"SOURCE_DATE_EPOCH": "soon"})
     assert r.returncode == 1 and "SOURCE_DATE_EPOCH" in r.stderr
     assert not (tmp_path / "s3").exists()
 

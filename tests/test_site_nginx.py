@@ -15,28 +15,28 @@ from builder.site.nginx import NGINX_CONF, NginxConfigError, nginx_config
 from builder.site.routes import IMMUTABLE_CACHE, MUTABLE_CACHE, Route, route_map, routes
 from builder.site.serve import make_server, site_files
 from builder.site.writer import write_tree
-from tests.site_support import (  # noqa: F401 - fixtures
+from tests.site_support import (
     NOT_FOUND,
     TRAVERSALS,
     Http,
     Nginx,
     load_manifest,
-    nginx,
-    site_build,
-    site_dir,
 )
+
+# the fixtures (session-wide, shared with the other test_site_* modules)
+pytest_plugins = ["tests.site_fixtures"]
 
 DOT_SEGMENTS_TO_A_KEY = {"/api/model_references/v2/./clip": "/api/model_references/v2/clip"}
 
 
 @pytest.fixture(scope="module")
-def http(nginx: Nginx) -> Iterator[Http]:  # noqa: F811
+def http(nginx: Nginx) -> Iterator[Http]:
     client = Http(nginx.port)
     yield client
     client.close()
 
 
-def test_every_key_is_served_as_the_route_table_says(site_dir: Path, http: Http, nginx: Nginx) -> None:  # noqa: F811
+def test_every_key_is_served_as_the_route_table_says(site_dir: Path, http: Http, nginx: Nginx) -> None:
     manifest = load_manifest(site_dir)
     table = route_map(site_files(site_dir))
     keys = set(manifest["files"]) | {"api/model_references/v2/manifest.json", "api/model_references/v2/manifest"}
@@ -79,7 +79,7 @@ def test_everything_else_is_the_json_404(http: Http) -> None:
         assert r.json() == NOT_FOUND, target
 
 
-def test_the_config_is_written_into_the_site_and_changes_with_the_routes(site_dir: Path) -> None:  # noqa: F811
+def test_the_config_is_written_into_the_site_and_changes_with_the_routes(site_dir: Path) -> None:
     conf = (site_dir / NGINX_CONF).read_text()
     assert conf == nginx_config(routes(site_files(site_dir)))
     assert "default_type application/json;" in conf

@@ -16,7 +16,7 @@ import pytest
 
 from builder.site.routes import route_map
 from builder.site.serve import make_server, request_key, site_files
-from tests.site_support import (  # noqa: F401 - fixtures
+from tests.site_support import (
     HMR,
     NOT_FOUND,
     ROOT,
@@ -24,21 +24,21 @@ from tests.site_support import (  # noqa: F401 - fixtures
     Http,
     free_port,
     load_manifest,
-    served,
-    site_build,
-    site_dir,
     wait_for_port,
 )
 
+# the fixtures (session-wide, shared with the other test_site_* modules)
+pytest_plugins = ["tests.site_fixtures"]
+
 
 @pytest.fixture(scope="module")
-def http(served: tuple[object, int]) -> Iterator[Http]:  # noqa: F811
+def http(served: tuple[object, int]) -> Iterator[Http]:
     client = Http(served[1])
     yield client
     client.close()
 
 
-def test_every_route_resolves_with_its_manifest_entry(site_dir: Path, http: Http) -> None:  # noqa: F811
+def test_every_route_resolves_with_its_manifest_entry(site_dir: Path, http: Http) -> None:
     manifest = load_manifest(site_dir)
     routes = route_map(site_files(site_dir))
     assert len(manifest["files"]) > 1800
@@ -129,7 +129,7 @@ def test_traversal_is_refused(http: Http, target: str) -> None:
     assert b"root:" not in r.body and r.json() == NOT_FOUND
 
 
-def test_absolute_filesystem_paths_are_not_keys(site_dir: Path, http: Http) -> None:  # noqa: F811
+def test_absolute_filesystem_paths_are_not_keys(site_dir: Path, http: Http) -> None:
     inside = site_dir / "api" / "heartbeat.json"
     assert inside.is_file()
     for target in (quote(str(inside)), quote(str(site_dir)) + "/api/heartbeat", "/" + quote(str(inside))):
@@ -146,7 +146,7 @@ def test_request_key_decoding() -> None:
     assert request_key("/..%5cx") is None
 
 
-def test_symlink_out_of_the_site_is_not_followed(site_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_symlink_out_of_the_site_is_not_followed(site_dir: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "api" / "model_references" / "v2").mkdir(parents=True)
     shutil.copy(site_dir / "api" / "model_references" / "v2" / "clip.json", site / "api" / "model_references" / "v2")
@@ -168,7 +168,7 @@ def test_symlink_out_of_the_site_is_not_followed(site_dir: Path, tmp_path: Path)
         server.server_close()
 
 
-def test_a_rebuild_under_a_running_server_is_picked_up(site_build: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_rebuild_under_a_running_server_is_picked_up(site_build: Path, tmp_path: Path) -> None:
     from builder.site.build import build
 
     data = tmp_path / "data"
@@ -194,7 +194,7 @@ def test_a_rebuild_under_a_running_server_is_picked_up(site_build: Path, tmp_pat
         server.server_close()
 
 
-def test_hmr_serve_command(site_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_hmr_serve_command(site_dir: Path, tmp_path: Path) -> None:
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen([*HMR, "serve", "--site", str(site_dir), "--port", str(port)], cwd=ROOT,

@@ -14,7 +14,7 @@ atomically by `hmr build`, so point `root` at its path, not at a resolved inode)
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -78,12 +78,14 @@ def nginx_config(route_list: Iterable[Route]) -> str:
     rts = list(route_list)
     by_key = {r.key: r for r in rts}
     files = {r.file for r in rts}
+    # per route, computed once: (route, folder, extension of its file, parsed content type)
+    info = [(r, _segment(r.key), _ext(r.file), _Type.parse(r.content_type)) for r in rts]
 
     # MIME type per file extension, as the route table assigns it (the most common one wins; a route
     # that disagrees gets an exact location that forces its type).
-    ext_votes: dict[str, Counter[_Type]] = {}
-    for r in rts:
-        ext_votes.setdefault(_ext(r.file), Counter())[_Type.parse(r.content_type)] += 1
+    ext_votes: defaultdict[str, Counter[_Type]] = defaultdict(Counter)
+    for _r, _seg, ext, typ in info:
+        ext_votes[ext][typ] += 1
     ext_type = {ext: votes.most_common(1)[0][0] for ext, votes in ext_votes.items()}
     default = ext_type.pop("", _Type("application/json", None))
     charset_mimes = sorted({t.mime for t in [*ext_type.values(), default] if t.charset})
@@ -93,32 +95,31 @@ def nginx_config(route_list: Iterable[Route]) -> str:
         raise NginxConfigError(f"more than one charset in the route table: {charsets}")
     charset = charsets[0] if charsets else None
 
+    # One prefix rule per top-level folder.
+    seg_json: dict[str, bool] = {}
+    seg_votes: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for r, seg, _, _ in info:
+        seg_json[seg] = seg_json.get(seg, False) or r.key + ".json" == r.file
+        seg_votes[seg][r.cache_control] += 1
+    segments = set(seg_json)
+    seg_cache = {seg: votes.most_common(1)[0][0] for seg, votes in seg_votes.items()}
+
     def generic_type(file: str) -> _Type:
         ext = _ext(file)
         return ext_type.get(ext, default) if ext else default
 
-    # One prefix rule per top-level folder.
-    segments: dict[str, list[Route]] = {}
-    for r in rts:
-        segments.setdefault(_segment(r.key), []).append(r)
-    seg_json = {s: any(r.key + ".json" == r.file for r in rs) for s, rs in segments.items()}
-    seg_cache = {s: Counter(r.cache_control for r in rs).most_common(1)[0][0] for s, rs in segments.items()}
-
-    def generic_file(key: str) -> str | None:
-        seg = _segment(key)
-        if seg not in segments:
-            return None
-        if key in files:
-            return key
-        if seg_json[seg] and key + ".json" in files:
-            return key + ".json"
-        return None
-
+    # What the prefix rule would answer for each key; where that is not the route, an exact block.
     exact: dict[str, Route] = {}
-    for r in rts:
-        if (generic_file(r.key) != r.file or generic_type(r.file) != _Type.parse(r.content_type)
-                or seg_cache[_segment(r.key)] != r.cache_control):
+    for r, seg, _, typ in info:
+        if r.key in files:
+            served = r.key
+        elif seg_json[seg] and r.key + ".json" in files:
+            served = r.key + ".json"
+        else:
+            served = None
+        if served != r.file or generic_type(served) != typ or seg_cache[seg] != r.cache_control:
             exact[r.key] = r
+
     # Keys the prefix rule would answer although the table has no such key: `$uri.json` exposes
     # `x` for every file `x.json`. Answer 404, as the object store would.
     hidden = sorted(f[: -len(".json")] for f in files
