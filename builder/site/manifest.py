@@ -17,7 +17,6 @@ builds are deterministic (same inputs, same bytes) and a rebuild with no change 
   same input differ); never earlier than the previous manifest's.
 """
 
-
 from __future__ import annotations
 
 import hashlib
