@@ -44,7 +44,45 @@ def _run(fn, *args, **kwargs):  # noqa: ANN001, ANN202 - generic pass-through
         _fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: commands that live beside their subsystem: name -> "module:attribute", imported only when used, so
+#: `hmr build` does not pay for boto3 or httpx. A module that is not there yet is simply not listed.
+LAZY_COMMANDS = {
+    "deploy": "builder.publish.cli:deploy",
+    "sync-legacy": "builder.publish.cli:sync_legacy",
+    "get": "builder.replica.cli:get",
+    "source-info": "builder.replica.cli:source_info",
+    "model": "builder.contrib.cli:model",
+    "diff": "builder.contrib.cli:diff",
+    "check-urls": "builder.contrib.cli:check_urls",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        lazy = [n for n, target in LAZY_COMMANDS.items() if _module_exists(target.split(":")[0])]
+        return sorted(set(super().list_commands(ctx)) | set(lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            import importlib
+
+            module, attr = LAZY_COMMANDS[name].split(":")
+            if not _module_exists(module):
+                return None
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+def _module_exists(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(package_name="horde-model-reference-site")
 def main(debug: bool) -> None:
