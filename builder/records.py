@@ -8,6 +8,7 @@ collected, never raised, so `validate` can report every one of them in a single 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import unicodedata
@@ -15,18 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from builder.cache import RecordCache, digest
 from builder.categories import BY_NAME, CATEGORIES, Category
 from builder.errors import Problem
-
-try:
-    _YamlLoader: Any = yaml.CSafeLoader
-    _YamlDumper: Any = yaml.CSafeDumper
-except AttributeError:  # PyYAML built without libyaml
-    _YamlLoader = yaml.SafeLoader
-    _YamlDumper = yaml.SafeDumper
 
 RECORD_SUFFIXES = (".yaml", ".yml", ".json")
 SETTINGS_FILE = "_category.yaml"
@@ -69,6 +61,8 @@ class CategoryData:
     records: dict[str, Record] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     settings_path: Path | None = None
+    #: cache key of the parsed settings file
+    settings_digest: str | None = None
 
     @property
     def text_defaults(self) -> dict:
@@ -112,14 +106,34 @@ def record_path(data_dir: Path, category: str, key: str, suffix: str = ".yaml") 
     return data_dir / category / (key + suffix)
 
 
+class ParseError(ValueError):
+    """A data file that is not valid YAML/JSON."""
+
+
+@functools.cache
+def _yaml() -> tuple[Any, Any, Any]:
+    """(yaml, loader, dumper), imported on first use: a warm build reads records from the cache only."""
+    import yaml
+
+    try:
+        return yaml, yaml.CSafeLoader, yaml.CSafeDumper
+    except AttributeError:  # PyYAML built without libyaml
+        return yaml, yaml.SafeLoader, yaml.SafeDumper
+
+
 def parse_file(path: Path, text: str) -> Any:
     if path.suffix == ".json":
         return json.loads(text)
-    return yaml.load(text, Loader=_YamlLoader)
+    yaml, loader, _ = _yaml()
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as e:
+        raise ParseError(str(e)) from None
 
 
 def dump_yaml(value: Any) -> str:
-    return yaml.dump(value, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True, width=1 << 30,
+    yaml, _, dumper = _yaml()
+    return yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=True, width=1 << 30,
                      default_flow_style=False)
 
 
@@ -155,12 +169,18 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
     if settings_path.exists():
         cd.settings_path = settings_path
         try:
-            settings = parse_file(settings_path, settings_path.read_text(encoding="utf-8")) or {}
+            raw = settings_path.read_bytes()
+            d = cd.settings_digest = "settings-" + digest(raw)
+            settings = cache.get(d) if cache is not None else None
+            if settings is None:
+                settings = parse_file(settings_path, raw.decode("utf-8")) or {}
+                if cache is not None and isinstance(settings, dict):
+                    cache.put(d, settings)
             if not isinstance(settings, dict):
                 problems.append(Problem(str(settings_path), "", "settings file is not a mapping"))
             else:
                 cd.settings = settings
-        except (yaml.YAMLError, ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError) as e:
             problems.append(Problem(str(settings_path), "", f"unreadable: {_one_line(e)}"))
     found: dict[str, Record] = {}
     folded: dict[str, str] = {}
@@ -196,7 +216,7 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
             continue
         try:
             data = parse_file(path, raw.decode("utf-8"))
-        except (yaml.YAMLError, ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError) as e:
             problems.append(Problem(str(path), "", f"unreadable: {_one_line(e)}"))
             continue
         if not isinstance(data, dict):

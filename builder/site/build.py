@@ -38,6 +38,8 @@ def remember(cache: RecordCache, cats: dict[str, CategoryData]) -> None:
     """Store schema-valid records in the cache (and forget files that are gone)."""
     live = set()
     for cd in cats.values():
+        if cd.settings_digest:
+            live.add(cd.settings_digest)
         for rec in cd.records.values():
             live.add(rec.digest)
             if rec.schema_ok:
