@@ -249,3 +249,21 @@ def test_cli_build_reports_counts(corpus_data: Path, tmp_path: Path) -> None:
     assert "written" in r.stdout
     assert "control_qr_sdxl.yaml:/name: warning: name 'control_qr_xl' differs" in r.stderr
     assert os.path.exists(tmp_path / "site" / "legacy" / "stable_diffusion.json")
+
+
+def test_edit_wins_over_a_recorded_absence(tmp_path: Path) -> None:
+    """Old files lack `inpainting`; the block records that, but setting it in v2 must show in v1."""
+    src = next(p for p in HISTORY if p.name.startswith("2023-05-06"))
+    data, site = tmp_path / "data", tmp_path / "site"
+    import_legacy(str(src), data)
+    legacy_in = json.loads((src / "stable_diffusion.json").read_bytes())
+    key = next(k for k, r in legacy_in.items() if "inpainting" not in r)
+    path = next(p for p in (data / "image_generation").rglob("*.yaml") if yaml.safe_load(p.read_text())["name"] == key)
+    rec = yaml.safe_load(path.read_text())
+    assert "inpainting" in rec["legacy"]["omit"]
+    build(data, site)
+    assert "inpainting" not in json.loads((site / "legacy" / "stable_diffusion.json").read_bytes())[key]
+    rec["inpainting"] = True
+    path.write_text(yaml.safe_dump(rec, sort_keys=False, allow_unicode=True))
+    build(data, site)
+    assert json.loads((site / "legacy" / "stable_diffusion.json").read_bytes())[key]["inpainting"] is True

@@ -42,6 +42,8 @@ V2_COMMON_ORDER = (
 _IMAGE_OPTIONAL = ("optimization", "description", "tags", "showcases", "min_bridge_version", "version", "style",
                    "trigger", "homepage", "requirements", "size_on_disk_bytes")
 _FILE_V2_KEYS = ("sha256sum", "file_type", "content_hash")
+#: what a legacy record without the field means, for fields v2 always has a value for
+_ABSENCE_MEANS = {"inpainting": False, "nsfw": False}
 
 LEGACY_BASELINE = {
     "stable_diffusion_1": "stable diffusion 1",
@@ -224,6 +226,9 @@ def to_legacy(cat: Category, v2: dict, block: dict | None) -> dict:
     for f, v in _new_record_defaults(cat).items():
         values.setdefault(f, v)
     for f in omit:
+        # an omitted v2 flag stays omitted only while it still says what its absence meant
+        if f in _ABSENCE_MEANS and values.get(f) != _ABSENCE_MEANS[f]:
+            continue
         values.pop(f, None)
     canonical = IMAGE_ORDER if cat.legacy_kind == "image" else GENERIC_ORDER
     order = list(block.get("field_order") or ()) + [f for f in canonical]
