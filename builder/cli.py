@@ -114,7 +114,13 @@ def import_legacy(src: str, data_dir: Path) -> None:
     """Import legacy files from SRC (a directory or a raw GitHub base URL) into data/."""
     from builder.legacy.importer import import_legacy as run_import
 
-    summary = _run(run_import, src, data_dir)
+    progress = None
+    if sys.stderr.isatty():  # long imports show where they are; pipes and CI logs stay clean
+
+        def progress(category: str) -> None:
+            click.echo(f"  converted {category}", err=True)
+
+    summary = _run(run_import, src, data_dir, progress)
     for w in summary.warnings:
         click.echo(f"warning: {w}", err=True)
     counts = ", ".join(f"{k} {v}" for k, v in summary.categories.items())
