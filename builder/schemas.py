@@ -195,6 +195,9 @@ def category_settings_schema() -> dict:
             "defaults": {"type": "object", "description": "text: the converter's defaults.json"},
             "generation_params": {"type": "object", "description": "text: generation_params.json (its keys "
                                   "are the settings whitelist)"},
+            "renames": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1},
+                        "description": "Former model key -> current key (written by `hmr model rename`, "
+                                       "published so clients can resolve old names)."},
         },
     }
 

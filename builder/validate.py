@@ -150,6 +150,13 @@ def settings_problems(cd: CategoryData) -> list[Problem]:
     for i, key in enumerate(cd.settings.get("order") or []):
         if isinstance(key, str) and key not in cd.records:
             out.append(Problem(path, f"/order/{i}", f"pinned key {key!r} has no record file", "warning"))
+    renames = cd.settings.get("renames")
+    # a published rename must lead somewhere, and a former key cannot also be a live one
+    for old, new in (renames.items() if isinstance(renames, dict) else ()):
+        if old in cd.records:
+            out.append(Problem(path, pointer(["renames", old]), f"renamed key {old!r} still has a record file"))
+        if isinstance(new, str) and new not in cd.records:
+            out.append(Problem(path, pointer(["renames", old]), f"rename target {new!r} has no record file"))
     return out
 
 

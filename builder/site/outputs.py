@@ -100,6 +100,10 @@ def compile_outputs(cats: dict[str, CategoryData]) -> dict[str, bytes]:
         out[f"{V2}/{cat.name}.json"] = _json(v2)
         for key, rec in v2.items():
             out[f"{V2}/{cat.name}/model/{key}.json"] = _json(rec)
+    # former key -> current key per category (`hmr model rename`), so clients can resolve old names;
+    # always published (`{}` when none) so its absence never has to be told from an error
+    out[f"{V2}/renames.json"] = _json({c.name: cats[c.name].settings["renames"] for c in CATEGORIES
+                                       if cats[c.name].settings.get("renames")})
     out[f"{V1}/info.json"] = _json({"message": V1_INFO})
     out[f"{V2}/info.json"] = _json({"message": V2_INFO})
     out[f"{V1}/model_categories.json"] = _json([c.name for c in CATEGORIES])
