@@ -94,10 +94,12 @@ def main(debug: bool) -> None:
 @click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
 def validate(data_dir: Path) -> None:
     """Check every data file; print every problem as FILE:POINTER: message."""
-    from builder.records import load
+    from builder.config import canonical_format
+    from builder.records import load, load_legacy
     from builder.validate import validate as run_validate
 
-    cats, problems = load(data_dir)
+    loader = load_legacy if _run(canonical_format, data_dir) == "legacy" else load
+    cats, problems = loader(data_dir)
     problems = sorted(problems + run_validate(cats))
     _report(problems)
     errors = sum(p.severity == "error" for p in problems)

@@ -259,3 +259,36 @@ def load(data_dir: Path, cache: RecordCache | None = None) -> tuple[dict[str, Ca
 
 def _one_line(e: Exception) -> str:
     return " ".join(str(e).split())
+
+
+def load_legacy(legacy_dir: Path) -> tuple[dict[str, CategoryData], list[Problem]]:
+    """Records converted in memory from a directory of legacy files (canonical_format = legacy).
+
+    Problems point at the legacy file; the conversion is the one `hmr import-legacy` writes to disk.
+    """
+    from builder.errors import HmrError
+    from builder.legacy.importer import convert_json_category, convert_text, read_source
+
+    cats = {c.name: CategoryData(c) for c in CATEGORIES}
+    try:
+        files = read_source(str(legacy_dir))
+    except HmrError as e:
+        return cats, [Problem(str(legacy_dir), "", str(e))]
+    problems: list[Problem] = []
+    for cd in cats.values():
+        cat = cd.category
+        try:
+            if cat.legacy_kind == "text" and "models.csv" in files:
+                records, settings = convert_text(files)
+                cd.settings = settings
+            elif cat.legacy_kind in ("image", "generic") and cat.legacy_file in files:
+                records = convert_json_category(cat, files[cat.legacy_file])
+            else:
+                continue
+        except HmrError as e:
+            problems.append(Problem(str(legacy_dir / (cat.legacy_file or "")), "", str(e)))
+            continue
+        path = legacy_dir / (cat.legacy_file or "")
+        cd.records = {k: Record(cat.name, k, path, data) for k, data in records.items()}
+    return cats, problems
+

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.cache import RecordCache
+from builder.config import canonical_format
 from builder.errors import Problem, ValidationFailed
-from builder.records import CategoryData, load
+from builder.records import CategoryData, load, load_legacy
 from builder.site.manifest import add_manifest
 from builder.site.nginx import NGINX_CONF, nginx_config
 from builder.site.outputs import compile_outputs
@@ -25,10 +26,14 @@ class BuildResult:
 
 def load_valid(data_dir: Path) -> tuple[dict[str, CategoryData], list[Problem]]:
     """Records that passed validation, and the warnings; raises ValidationFailed on any error."""
-    cache = RecordCache(data_dir)
-    cats, problems = load(data_dir, cache)
-    problems += validate(cats)
-    remember(cache, cats)
+    if canonical_format(data_dir) == "legacy":  # data/ holds the legacy files; v2 is derived
+        cats, problems = load_legacy(data_dir)
+        problems += validate(cats)
+    else:
+        cache = RecordCache(data_dir)
+        cats, problems = load(data_dir, cache)
+        problems += validate(cats)
+        remember(cache, cats)
     if any(p.severity == "error" for p in problems):
         raise ValidationFailed(sorted(problems))
     return cats, problems
