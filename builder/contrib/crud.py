@@ -1,0 +1,458 @@
+"""`hmr model add|update|remove|rename`: the CRUD of the old PRIMARY, as edits of `data/` files.
+
+Every edit is planned as file operations (writes and deletes, relative to the data directory),
+tried on a scratch copy of the whole data set (hard links where possible, so it is cheap), loaded
+and validated there exactly as `hmr build` would, and only then applied to `data/`. An edit that
+adds any validation error is refused and changes nothing; problems the data set already had
+elsewhere do not block an unrelated edit (they are not the edit's fault and `hmr validate` reports
+them). Only the files an edit is about are rewritten, and those keep their comments and key order
+where their content did not change (`builder.contrib.yamledit`).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from builder.cache import RecordCache
+from builder.categories import BY_NAME, NAMES, Category
+from builder.contrib.yamledit import patch_yaml, render_json, same
+from builder.errors import HmrError, Problem
+from builder.legacy.jsonrec import order_v2
+from builder.records import (
+    RECORD_SUFFIXES,
+    SCHEMA_HINT,
+    SETTINGS_FILE,
+    CategoryData,
+    dump_yaml,
+    key_problem,
+    load,
+    parse_file,
+    record_path,
+    render_record,
+    schema_hint,
+)
+from builder.validate import validate
+
+
+class EditRefused(HmrError):
+    """An edit that would make the data set invalid (or cannot be made): nothing was written."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None):
+        self.problems = problems or []
+        super().__init__(message)
+
+
+@dataclass
+class Plan:
+    #: path relative to the data directory (POSIX) -> new text
+    writes: dict[str, str] = field(default_factory=dict)
+    deletes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EditResult:
+    message: str
+    #: files written or deleted, relative to the data directory
+    changed: list[str]
+    warnings: list[Problem] = field(default_factory=list)
+
+
+# --- small helpers ------------------------------------------------------------------------------
+
+def _category(name: str) -> Category:
+    cat = BY_NAME.get(name)
+    if cat is None:
+        raise EditRefused(f"unknown category {name!r} (known: {', '.join(NAMES)})")
+    return cat
+
+
+def _require_v2(data_dir: Path) -> None:
+    from builder.config import canonical_format
+
+    if canonical_format(data_dir) != "v2":
+        raise EditRefused(f"{data_dir} holds legacy files (canonical_format = legacy); `hmr model` edits v2 records")
+
+
+def _rel(data_dir: Path, path: Path) -> str:
+    return path.relative_to(data_dir).as_posix()
+
+
+def _checked_path(data_dir: Path, cat: Category, key: str, suffix: str = ".yaml") -> Path:
+    try:
+        return record_path(data_dir, cat.name, key, suffix)
+    except ValueError as e:
+        raise EditRefused(f"invalid key: {e}") from None
+
+
+def _existing(data_dir: Path, cat: Category, key: str) -> Path | None:
+    """The record file of `key` (any accepted extension), or None."""
+    for suffix in RECORD_SUFFIXES:
+        p = _checked_path(data_dir, cat, key, suffix)
+        if p.is_file() or p.is_symlink():
+            return p
+    return None
+
+
+def _now(now: int | None) -> int:
+    return int(time.time()) if now is None else now
+
+
+def _stamp(data: dict, now: int, by: str | None, created: bool) -> None:
+    """Set metadata.created_at (new records) and updated_at, and who did it when known."""
+    meta = data.get("metadata")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        return  # validation reports it
+    meta = dict(meta)
+    if created:
+        meta["created_at"] = now
+        if by:
+            meta["created_by"] = by
+    meta["updated_at"] = now
+    if by:
+        meta["updated_by"] = by
+    data["metadata"] = meta
+
+
+def _render(cat: Category, key: str, path: Path, old_text: str | None, data: dict) -> str:
+    """The text of a record file holding `data`; an existing file keeps what did not change."""
+    if path.suffix == ".json":
+        return render_json(data, old_text or "")
+    if old_text is None:
+        return render_record(cat.name, key, order_v2(cat, data))
+    return patch_yaml(old_text, data, list(order_v2(cat, data)))
+
+
+def _read_record(path: Path) -> tuple[str, dict]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = parse_file(path, text)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise EditRefused(f"{path}: unreadable ({' '.join(str(e).split())})") from None
+    if not isinstance(data, dict):
+        raise EditRefused(f"{path}: not a mapping")
+    return text, data
+
+
+def _read_settings(data_dir: Path, cat: Category) -> tuple[str | None, dict]:
+    path = data_dir / cat.name / SETTINGS_FILE
+    if not path.exists():
+        return None, {}
+    text, data = _read_record(path)
+    return text, data
+
+
+def _settings_write(plan: Plan, data_dir: Path, cat: Category, old_text: str | None, old: dict, new: dict) -> None:
+    if same(old, new):
+        return
+    rel = f"{cat.name}/{SETTINGS_FILE}"
+    plan.writes[rel] = patch_yaml(old_text, new) if old_text is not None else dump_yaml(new)
+
+
+# --- dotted paths ---------------------------------------------------------------------------------
+
+def _segments(path: str) -> list[str]:
+    parts = path.split(".")
+    if not path or any(p == "" for p in parts):
+        raise EditRefused(f"bad field path {path!r} (use dotted names, e.g. config.download.0.sha256sum)")
+    return parts
+
+
+def _index(container: list, seg: str, path: str, allow_append: bool) -> int:
+    if not seg.isdigit():
+        raise EditRefused(f"{path}: {seg!r} is not a list index")
+    i = int(seg)
+    if i > len(container) or (i == len(container) and not allow_append):
+        raise EditRefused(f"{path}: index {i} is out of range (the list has {len(container)} item(s))")
+    return i
+
+
+def set_path(data: dict, path: str, value: Any) -> None:
+    """data[a][b][0][c] = value for path "a.b.0.c"; missing mappings are created, index len appends."""
+    parts = _segments(path)
+    node: Any = data
+    for n, seg in enumerate(parts):
+        last = n == len(parts) - 1
+        if isinstance(node, list):
+            i = _index(node, seg, path, allow_append=True)
+            if last:
+                if i == len(node):
+                    node.append(value)
+                else:
+                    node[i] = value
+                return
+            if i == len(node):
+                node.append({})
+            node = node[i]
+        elif isinstance(node, dict):
+            if last:
+                node[seg] = value
+                return
+            if node.get(seg) is None:
+                node[seg] = {}
+            node = node[seg]
+        else:
+            raise EditRefused(f"{path}: {'.'.join(parts[:n])} is a {type(node).__name__}, not a mapping or list")
+
+
+def unset_path(data: dict, path: str) -> None:
+    parts = _segments(path)
+    node: Any = data
+    for n, seg in enumerate(parts):
+        last = n == len(parts) - 1
+        if isinstance(node, list):
+            i = _index(node, seg, path, allow_append=False)
+            if last:
+                del node[i]
+                return
+            node = node[i]
+        elif isinstance(node, dict):
+            if seg not in node:
+                raise EditRefused(f"{path}: no such field")
+            if last:
+                del node[seg]
+                return
+            node = node[seg]
+        else:
+            raise EditRefused(f"{path}: no such field")
+
+
+# --- trial on a scratch copy, then the real write -------------------------------------------------
+
+def _clone(src: Path, dst: Path) -> None:
+    """A copy of the data directory: hard links (cheap) where the file system allows, else copies.
+
+    Writes in the copy replace files (temp file + rename), so they never write through a link."""
+    for dirpath, dirnames, filenames in os.walk(src):
+        here = Path(dirpath)
+        target = dst / here.relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        for d in list(dirnames):
+            if (here / d).is_symlink():
+                os.symlink(os.readlink(here / d), target / d)
+                dirnames.remove(d)
+        for name in filenames:
+            s = here / name
+            if s.is_symlink():
+                os.symlink(os.readlink(s), target / name)
+                continue
+            try:
+                os.link(s, target / name)
+            except OSError:
+                shutil.copy2(s, target / name)
+
+
+def _apply(root: Path, plan: Plan) -> None:
+    for rel, text in plan.writes.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.hmr-{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, p)
+    for rel in plan.deletes:
+        p = root / rel
+        p.unlink()
+        # a key with "/" lives in sub-folders; drop the ones the removal emptied (never the category)
+        d, stop = p.parent, root / rel.split("/", 1)[0]
+        while d != stop and d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+            d = d.parent
+
+
+def _problem_key(root: Path, p: Problem) -> tuple[str, str, str, str]:
+    try:
+        rel = Path(p.file).relative_to(root).as_posix()
+    except ValueError:
+        rel = p.file
+    return rel, p.pointer, p.message, p.severity
+
+
+def _moved(data_dir: Path, scratch: Path, p: Problem) -> Problem:
+    rel = _problem_key(scratch, p)[0]
+    return Problem(str(data_dir / rel), p.pointer, p.message, p.severity)
+
+
+@dataclass
+class Trial:
+    before: dict[str, CategoryData]
+    after: dict[str, CategoryData]
+    new_problems: list[Problem]
+
+
+def trial(data_dir: Path, plan: Plan) -> Trial:
+    """Load + validate the data set as it is and as it would be after `plan`; what the plan adds."""
+    from builder.site.build import remember
+
+    cache = RecordCache(data_dir)  # keyed by content, so the scratch copy hits it for unchanged files
+    before, problems = load(data_dir, cache)
+    problems += validate(before)
+    remember(cache, before)
+    known = {_problem_key(data_dir, p) for p in problems}
+    with tempfile.TemporaryDirectory(prefix="hmr-edit-") as tmp:
+        scratch = Path(tmp) / "data"
+        _clone(data_dir, scratch)
+        _apply(scratch, plan)
+        after, after_problems = load(scratch, cache)
+        after_problems += validate(after)
+        new = sorted(_moved(data_dir, scratch, p) for p in after_problems
+                     if _problem_key(scratch, p) not in known)
+    return Trial(before, after, new)
+
+
+def _commit(data_dir: Path, plan: Plan, message: str, tried: Trial | None = None) -> EditResult:
+    tried = tried or trial(data_dir, plan)
+    errors = [p for p in tried.new_problems if p.severity == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise EditRefused(f"refused, nothing written: {errors[0]}{more}", errors)
+    _apply(data_dir, plan)
+    changed = sorted(set(plan.writes) | set(plan.deletes))
+    return EditResult(message, changed, [p for p in tried.new_problems if p.severity != "error"])
+
+
+# --- the four edits -------------------------------------------------------------------------------
+
+def add_model(data_dir: Path, category: str, key: str, record: dict, *, now: int | None = None,
+              by: str | None = None) -> EditResult:
+    """Create `data/<category>/<key>.yaml` from `record` (v2 fields; `name` defaults to the key)."""
+    cat = _category(category)
+    _require_v2(data_dir)
+    if not isinstance(record, dict):
+        raise EditRefused("the record must be a mapping of fields")
+    path = _checked_path(data_dir, cat, key)
+    if _existing(data_dir, cat, key) is not None:
+        raise EditRefused(f"{cat.name}/{key} already exists (use `hmr model update`)")
+    data = copy.deepcopy(record)
+    data.setdefault("name", key)
+    _stamp(data, _now(now), by, created=True)
+    plan = Plan(writes={_rel(data_dir, path): _render(cat, key, path, None, data)})
+    return _commit(data_dir, plan, f"added {cat.name}/{key} ({path})")
+
+
+def update_model(data_dir: Path, category: str, key: str, sets: Sequence[tuple[str, Any]] = (),
+                 unsets: Sequence[str] = (), *, now: int | None = None, by: str | None = None) -> EditResult:
+    """Set (`sets`: dotted path, value) and remove (`unsets`) fields of one record."""
+    cat = _category(category)
+    _require_v2(data_dir)
+    path = _existing(data_dir, cat, key)
+    if path is None:
+        raise EditRefused(f"{cat.name}/{key} does not exist (use `hmr model add`)")
+    if not sets and not unsets:
+        raise EditRefused("nothing to change: give --set FIELD=VALUE or --unset FIELD")
+    text, data = _read_record(path)
+    new = copy.deepcopy(data)
+    for field_path, value in sets:
+        set_path(new, field_path, value)
+    for field_path in unsets:
+        unset_path(new, field_path)
+    if same(new, data):
+        return EditResult(f"{cat.name}/{key}: no change", [])
+    _stamp(new, _now(now), by, created=False)
+    plan = Plan(writes={_rel(data_dir, path): _render(cat, key, path, text, new)})
+    fields = ", ".join([p for p, _ in sets] + [f"-{p}" for p in unsets])
+    return _commit(data_dir, plan, f"updated {cat.name}/{key}: {fields}")
+
+
+def remove_model(data_dir: Path, category: str, key: str) -> EditResult:
+    """Delete the record, its pinned position and any rename that led to it."""
+    cat = _category(category)
+    _require_v2(data_dir)
+    path = _existing(data_dir, cat, key)
+    if path is None:
+        raise EditRefused(f"{cat.name}/{key} does not exist")
+    plan = Plan(deletes=[_rel(data_dir, path)])
+    text, settings = _read_settings(data_dir, cat)
+    new = copy.deepcopy(settings)
+    if isinstance(new.get("order"), list) and key in new["order"]:
+        new["order"] = [k for k in new["order"] if k != key]
+    if isinstance(new.get("renames"), dict):
+        new["renames"] = {o: n for o, n in new["renames"].items() if n != key}
+        if not new["renames"]:
+            del new["renames"]
+    _settings_write(plan, data_dir, cat, text, settings, new)
+    return _commit(data_dir, plan, f"removed {cat.name}/{key}")
+
+
+def rename_model(data_dir: Path, category: str, old: str, new: str, *, now: int | None = None,
+                 by: str | None = None) -> EditResult:
+    """Move OLD's file to NEW, keep its place in the legacy order, publish old -> new in `renames`."""
+    cat = _category(category)
+    _require_v2(data_dir)
+    old_path = _existing(data_dir, cat, old)
+    if old_path is None:
+        raise EditRefused(f"{cat.name}/{old} does not exist")
+    bad = key_problem(new)
+    if bad:
+        raise EditRefused(f"invalid key: {cat.name}/{new!r}: {bad}")
+    if new == old:
+        raise EditRefused("old and new key are the same")
+    if _existing(data_dir, cat, new) is not None:
+        raise EditRefused(f"{cat.name}/{new} already exists")
+    new_path = _checked_path(data_dir, cat, new, old_path.suffix)
+
+    text, data = _read_record(old_path)
+    moved = copy.deepcopy(data)
+    if moved.get("name") == old:
+        moved["name"] = new
+    _stamp(moved, _now(now), by, created=False)
+    if old_path.suffix != ".json" and text.startswith(SCHEMA_HINT):
+        # the hint's relative path depends on how deep the key is nested
+        first, _, rest = text.partition("\n")
+        if first + "\n" == schema_hint(cat.name, old):
+            text = schema_hint(cat.name, new) + rest
+    record_text = _render(cat, new, new_path, text, moved)
+
+    settings_text, settings = _read_settings(data_dir, cat)
+
+    def plan_for(pinned: list[str] | None) -> Plan:
+        s = copy.deepcopy(settings)
+        if pinned is not None:
+            s["order"] = pinned
+        elif isinstance(s.get("order"), list):
+            s["order"] = [new if k == old else k for k in s["order"]]
+        renames = s.get("renames") if isinstance(s.get("renames"), dict) else {}
+        # flatten chains (a -> old becomes a -> new); a key that is live again is no longer renamed
+        renames = {o: (new if n == old else n) for o, n in renames.items() if o != new}
+        renames[old] = new
+        s["renames"] = renames
+        plan = Plan(writes={_rel(data_dir, new_path): record_text}, deletes=[_rel(data_dir, old_path)])
+        _settings_write(plan, data_dir, cat, settings_text, settings, s)
+        return plan
+
+    plan = plan_for(None)
+    tried = trial(data_dir, plan)
+    expected = [new if k == old else k for k in tried.before[cat.name].records]
+    if list(tried.after[cat.name].records) != expected:
+        # the new key sorts elsewhere among unpinned records: pin the whole order to keep the legacy file stable
+        plan = plan_for(expected)
+        tried = trial(data_dir, plan)
+    return _commit(data_dir, plan, f"renamed {cat.name}/{old} -> {new} ({new_path})", tried)
+
+
+def read_record_source(source: str) -> dict:
+    """A record from a YAML/JSON file, or from standard input for `-`."""
+    import sys
+
+    import yaml
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as e:
+        raise EditRefused(f"{source}: {e.strerror or e}") from None
+    try:
+        data = yaml.safe_load(text)  # JSON is YAML too
+    except yaml.YAMLError as e:
+        raise EditRefused(f"{source}: not valid YAML/JSON ({' '.join(str(e).split())})") from None
+    if not isinstance(data, dict):
+        raise EditRefused(f"{source}: the record must be a mapping of fields")
+    return data
+
