@@ -187,3 +187,25 @@ def rename(category: str, old: str, new: str, by: str | None, data_dir: Path) ->
     result = _call(crud.rename_model, data_dir, category, old, new, by=by)
     _warn(result.warnings)
     click.echo(result.message)
+
+
+@click.command("diff")
+@click.argument("base")
+@click.argument("new")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True,
+              help="The git repository git refs are read from.")
+@_DATA
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the builds differ (like git diff --exit-code).")
+def diff(base: str, new: str, fmt: str, repo: Path, data_dir: Path, exit_code: bool) -> None:
+    """Semantic diff of two builds: per category, models added, removed, renamed and changed (field by field).
+
+    BASE and NEW are each a built site directory, a data directory, or a git ref (whose data/, the
+    path of --data inside --repo, is compiled in memory). Security-relevant changes are flagged.
+    """
+    from builder.contrib import diff as d
+
+    result = _call(d.diff, base, new, repo, data_dir)
+    click.echo(d.render(result, fmt), nl=False)
+    if exit_code and result.categories:
+        sys.exit(1)
