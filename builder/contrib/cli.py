@@ -193,11 +193,11 @@ def rename(category: str, old: str, new: str, by: str | None, data_dir: Path) ->
 @click.argument("base")
 @click.argument("new")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
-@click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True,
-              help="The git repository git refs are read from.")
+@click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The git repository git refs are read from (default: the one holding --data).")
 @_DATA
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the builds differ (like git diff --exit-code).")
-def diff(base: str, new: str, fmt: str, repo: Path, data_dir: Path, exit_code: bool) -> None:
+def diff(base: str, new: str, fmt: str, repo: Path | None, data_dir: Path, exit_code: bool) -> None:
     """Semantic diff of two builds: per category, models added, removed, renamed and changed (field by field).
 
     BASE and NEW are each a built site directory, a data directory, or a git ref (whose data/, the
@@ -208,4 +208,47 @@ def diff(base: str, new: str, fmt: str, repo: Path, data_dir: Path, exit_code: b
     result = _call(d.diff, base, new, repo, data_dir)
     click.echo(d.render(result, fmt), nl=False)
     if exit_code and result.categories:
+        sys.exit(1)
+
+
+@click.command("check-urls")
+@click.option("--data", "data_dir", default=None, type=click.Path(path_type=Path, file_okay=False),
+              help="Check the records of this data directory (default: data).")
+@click.option("--site", "site_dir", default=None, type=click.Path(path_type=Path, file_okay=False),
+              help="Check the models of this built site instead.")
+@click.option("--changed-only", "base", default=None, metavar="BASE",
+              help="Only models added or changed since BASE (a site directory, data directory or git ref).")
+@click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The git repository a git ref BASE is read from (default: the one holding --data).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Requests in flight at most.")
+@click.option("--timeout", type=click.FloatRange(0.05), default=30.0, show_default=True,
+              help="Seconds to wait for a connection or a response.")
+@click.option("--slow-after", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Warn when an answer takes longer than this (seconds).")
+@click.option("--ca-bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="PEM file of CA certificates to trust (e.g. a private CA); TLS is always verified.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True)
+def check_urls(data_dir: Path | None, site_dir: Path | None, base: str | None, repo: Path | None,
+               concurrency: int, timeout: float, slow_after: float, ca_bundle: Path | None, fmt: str) -> None:
+    """Check download URLs: HEAD (ranged GET if refused), status, redirects, length vs the declared size.
+
+    Exit status 1 when any URL is dead, times out, is unreachable or serves a different length than
+    its size_bytes.
+    """
+    from builder.contrib import diff as d
+    from builder.contrib import urls
+
+    if data_dir is not None and site_dir is not None:
+        raise click.UsageError("give --data or --site, not both")
+    data = data_dir or Path("data")
+    current = _call(d.snapshot_of_site, site_dir) if site_dir is not None else _call(d.snapshot_of_data, data)
+    only = None
+    if base is not None:
+        only = _call(lambda: d.compare(d.resolve(base, repo, data), current).changed_keys())
+    targets = urls.targets_of(current.v2, only)
+    results = urls.check(targets, concurrency, timeout, slow_after, ca_bundle)
+    click.echo(urls.render(results, fmt), nl=False)
+    if any(r.failed for r in results):
         sys.exit(1)

@@ -147,8 +147,9 @@ def snapshot_of_ref(ref: str, repo: Path, data_dir: Path) -> Snapshot:
         return snapshot_of_data(src / rel, f"{ref} ({sha[:12]})", cache_of=data_dir if data_dir.is_dir() else None)
 
 
-def resolve(spec: str, repo: Path = Path("."), data_dir: Path = Path("data")) -> Snapshot:
-    """BASE/NEW of `hmr diff`: a site directory, a data directory, or a git ref."""
+def resolve(spec: str, repo: Path | None = None, data_dir: Path = Path("data")) -> Snapshot:
+    """BASE/NEW of `hmr diff`: a site directory, a data directory, or a git ref (of `repo`, by default
+    the repository holding `data_dir`)."""
     p = Path(spec)
     if p.is_dir():
         if (p / V2).is_dir():
@@ -156,6 +157,8 @@ def resolve(spec: str, repo: Path = Path("."), data_dir: Path = Path("data")) ->
         if any((p / c.name).is_dir() for c in CATEGORIES):
             return snapshot_of_data(p)
         raise HmrError(f"{spec}: neither a built site (no {V2}/) nor a data directory")
+    if repo is None:
+        repo = data_dir if data_dir.is_dir() else Path(".")
     return snapshot_of_ref(spec, repo, data_dir)
 
 
@@ -482,7 +485,7 @@ def render(d: Diff, fmt: str) -> str:
     return render_text(d)
 
 
-def diff(base: str, new: str, repo: Path = Path("."), data_dir: Path = Path("data")) -> Diff:
+def diff(base: str, new: str, repo: Path | None = None, data_dir: Path = Path("data")) -> Diff:
     """The semantic diff of two builds, each a site directory, a data directory or a git ref."""
     return compare(resolve(base, repo, data_dir), resolve(new, repo, data_dir))
 
