@@ -1,0 +1,75 @@
+"""`hmr deploy` and `hmr sync-legacy`: click wrappers over `builder.publish` (no logic of their own).
+
+Registered lazily by `builder.cli.LAZY_COMMANDS`, so `hmr build` never imports boto3 or PyGithub.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from builder.cli import _fail, _run
+
+
+@contextmanager
+def _progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal (none in logs and pipes)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    lock = threading.Lock()
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        def tick(n: int) -> None:
+            with lock:
+                bar.update(n)
+
+        yield tick
+
+
+@click.command()
+@click.option("--site", "site_dir", default="site", type=click.Path(path_type=Path), show_default=True,
+              help="The built site.")
+@click.option("--to", "to", required=True, metavar="URL", help="s3://BUCKET/PREFIX or file:///PATH")
+@click.option("--endpoint-url", default=None, metavar="URL",
+              help="S3 endpoint of R2, MinIO, B2, ... (default: AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (uploads, unchanged, deletions); change nothing.")
+@click.option("--prune", is_flag=True, help="After the new manifest is live, delete keys it no longer lists.")
+@click.option("--verify-url", default=None, metavar="URL",
+              help="After the upload, read every key back through this base URL (the CDN) and compare sha256.")
+@click.option("--check-metadata", is_flag=True,
+              help="HEAD every object and compare its sha256 metadata and headers (for stores that lose metadata).")
+@click.option("--workers", default=8, type=click.IntRange(1, 64), show_default=True, help="Parallel requests.")
+def deploy(site_dir: Path, to: str, endpoint_url: str | None, dry_run: bool, prune: bool, verify_url: str | None,
+           check_metadata: bool, workers: int) -> None:
+    """Publish a built site to S3-compatible storage (or a directory): snapshot, changed keys, manifest last."""
+    from builder.publish.deploy import deploy as run_deploy
+    from builder.publish.site import load_site
+    from builder.publish.targets import open_target
+
+    site = _run(load_site, site_dir)
+    target = _run(open_target, to, endpoint_url, None, workers)
+    try:
+        result = _run(run_deploy, site, target, dry_run=dry_run, prune=prune, check_metadata=check_metadata,
+                      verify_base=verify_url, workers=workers,
+                      progress=lambda n: _progress_bar(n, "uploading"))
+    finally:
+        target.close()
+    for note in result.plan.notes:
+        click.echo(f"warning: {note}", err=True)
+    if dry_run:
+        for line in result.plan.describe():
+            click.echo(line)
+        click.echo(result.plan.summary())
+        return
+    click.echo(result.summary())
+    if verify_url is not None:
+        for m in result.mismatches:
+            click.echo(f"verify: {m}", err=True)
+        if result.mismatches:
+            _fail(f"{len(result.mismatches)} of {result.verified} keys differ from the manifest at {verify_url}")
+        click.echo(f"verified {result.verified} keys at {verify_url}: all match the manifest")

@@ -1,0 +1,252 @@
+"""S3-compatible object storage through boto3 (AWS S3, Cloudflare R2, MinIO, Backblaze B2, rclone serve s3).
+
+Credentials come from the standard AWS chain (environment, shared config/credentials files and
+profiles, SSO, container and instance roles) and are never printed: error messages name the bucket,
+the operation and the S3 error code, never a key id or secret.
+
+Compatibility choices:
+- botocore's own retries are off; `RetryPolicy` retries throttling, 5xx and dropped connections with
+  jittered exponential backoff, so the behaviour and the count are ours (the summary reports it).
+- Request checksums only "when required": the CRC trailers newer botocore adds by default are
+  rejected by several S3-compatible stores. Response checksums likewise (a 304 otherwise breaks).
+- Path-style addressing whenever a custom endpoint is used (MinIO, rclone and B2 need it; R2 takes it).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from builder.errors import HmrError
+from builder.publish.targets import Head, Listed, RetryPolicy, Target
+
+T = TypeVar("T")
+
+THROTTLING = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
+              "RequestThrottled", "ProvisionedThroughputExceededException", "ServiceUnavailable",
+              "InternalError", "RequestTimeout", "RequestTimeTooSkewed"}
+AUTH_ERRORS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken", "InvalidToken",
+               "TokenRefreshRequired", "InvalidSecurity", "AuthorizationHeaderMalformed", "AllAccessDisabled",
+               "Unauthorized", "InvalidClientTokenId", "AccountProblem"}
+NEST_PROBE = ".hmr-nest-probe"
+
+
+def _without_userinfo(url: str) -> str:
+    p = urlsplit(url)
+    if p.username is None and p.password is None:
+        return url
+    return urlunsplit((p.scheme, p.hostname + (f":{p.port}" if p.port else ""), p.path, p.query, p.fragment))
+
+
+def _status(e: Any) -> int:
+    return int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def _code(e: Any) -> str:
+    return str(e.response.get("Error", {}).get("Code") or "")
+
+
+class S3Target(Target):
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, retry: RetryPolicy, workers: int = 8):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.url = f"s3://{bucket}/{self.prefix}"
+        self.retry = retry
+        self._lock = threading.Lock()
+        session = boto3.session.Session()
+        custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        config = Config(
+            retries={"max_attempts": 1, "mode": "standard"},
+            max_pool_connections=max(10, workers),
+            connect_timeout=10,
+            read_timeout=60,
+            signature_version="s3v4",
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            s3={"addressing_style": "path"} if custom else {},
+        )
+        # the signature needs a region; S3-compatible stores accept us-east-1 (R2 also "auto")
+        self.client = session.client("s3", endpoint_url=endpoint_url, region_name=session.region_name or "us-east-1",
+                                     config=config)
+        self.endpoint = _without_userinfo(self.client.meta.endpoint_url)
+
+    # -- error handling ---------------------------------------------------------------------------
+
+    def _retriable(self, e: BaseException) -> bool:
+        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+        if isinstance(e, ClientError):
+            status, code = _status(e), _code(e)
+            if code in AUTH_ERRORS or code == "NoSuchBucket":
+                return False
+            return status >= 500 or status == 429 or code in THROTTLING
+        return isinstance(e, ConnectionError | HTTPClientError)
+
+    def _error(self, e: BaseException, op: str, key: str | None = None) -> HmrError:
+        from botocore.exceptions import (
+            ClientError,
+            ConnectionError,
+            HTTPClientError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
+
+        where = f"{self.url}{key}" if key is not None else self.url
+        if isinstance(e, NoCredentialsError | PartialCredentialsError):
+            return HmrError("no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                            "AWS_PROFILE, or another source of the AWS credential chain")
+        if isinstance(e, ClientError):
+            code, status = _code(e), _status(e)
+            if code in AUTH_ERRORS or (status == 403 and not code):
+                return HmrError(f"{self.url}: access denied ({code or 'HTTP 403'}) at {self.endpoint}: "
+                                "check the credentials and the bucket's permissions")
+            if code == "NoSuchBucket":
+                return HmrError(f"{self.url}: bucket {self.bucket!r} does not exist at {self.endpoint}")
+            return HmrError(f"{where}: {op} failed: {code or 'error'} (HTTP {status})")
+        if isinstance(e, ConnectionError | HTTPClientError):
+            return HmrError(f"{where}: {op} failed: cannot reach {self.endpoint} ({type(e).__name__})")
+        return HmrError(f"{where}: {op} failed: {type(e).__name__}")
+
+    def _call(self, op: str, fn: Callable[[], T], key: str | None = None) -> T:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.retry.run(fn, self._retriable)
+        except (ClientError, BotoCoreError) as e:
+            raise self._error(e, op, key) from None
+
+    # -- Target -----------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        # one cheap request that fails on a missing bucket and on bad credentials alike
+        self._call("list", lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1))
+
+    def _list_all(self, prefix: str, out: dict[str, Listed]) -> None:
+        """Add every object under `prefix` to `out`."""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call("list", lambda kw=kwargs: self.client.list_objects_v2(**kw))
+            for o in page.get("Contents", []):
+                key = o["Key"][len(self.prefix):]
+                if key and not key.endswith("/"):
+                    out[key] = Listed(int(o["Size"]), str(o.get("ETag") or "").strip('"') or None)
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken")
+
+    def list(self, under: str = "", exclude: str | None = None) -> dict[str, Listed]:
+        out: dict[str, Listed] = {}
+        base = self.prefix + under
+        if exclude is None:
+            self._list_all(base, out)
+            return out
+        # one level with a delimiter, then every folder but the excluded one
+        token: str | None = None
+        folders: list[str] = []
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base, "Delimiter": "/"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call("list", lambda kw=kwargs: self.client.list_objects_v2(**kw))
+            for o in page.get("Contents", []):
+                key = o["Key"][len(self.prefix):]
+                if key and not key.endswith("/"):
+                    out[key] = Listed(int(o["Size"]), str(o.get("ETag") or "").strip('"') or None)
+            folders += [cp["Prefix"] for cp in page.get("CommonPrefixes", [])]
+            if not page.get("IsTruncated"):
+                break
+            token = page.get("NextContinuationToken")
+        for folder in folders:
+            if folder != base + exclude:
+                self._list_all(folder, out)
+        return out
+
+    def get(self, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        def fetch() -> bytes | None:
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+            except ClientError as e:
+                if _code(e) in ("NoSuchKey", "404") or _status(e) == 404 and _code(e) != "NoSuchBucket":
+                    return None
+                raise
+
+        return self._call("get", fetch, key)
+
+    def head(self, key: str) -> Head | None:
+        from botocore.exceptions import ClientError
+
+        def fetch() -> Head | None:
+            try:
+                h = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+            except ClientError as e:
+                if _status(e) == 404:
+                    return None
+                raise
+            # some stores return metadata keys Title-Cased (rclone: "Sha256")
+            meta = {str(k).lower(): v for k, v in (h.get("Metadata") or {}).items()}
+            return Head(int(h.get("ContentLength") or 0), h.get("ContentType"), h.get("CacheControl"),
+                        meta.get("sha256"))
+
+        return self._call("head", fetch, key)
+
+    def put(self, key: str, data: bytes, content_type: str, cache_control: str, sha256: str,
+            md5: str | None = None) -> None:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key, "Body": data,
+                                  "ContentType": content_type, "CacheControl": cache_control,
+                                  "Metadata": {"sha256": sha256}}
+        if md5:
+            # the store checks the body against it: a corrupted transfer is an error, not an object
+            kwargs["ContentMD5"] = base64.b64encode(bytes.fromhex(md5)).decode()
+        self._call("upload", lambda: self.client.put_object(**kwargs), key)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        batch = list(keys)
+        for i in range(0, len(batch), 1000):  # the DeleteObjects limit
+            chunk = [{"Key": self.prefix + k} for k in batch[i:i + 1000]]
+            r = self._call("delete", lambda c=chunk: self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": c, "Quiet": True}))
+            errors = r.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise HmrError(f"{self.url}{str(first.get('Key', ''))[len(self.prefix):]}: delete failed: "
+                               f"{first.get('Code', 'error')} ({len(errors)} of {len(chunk)} failed)")
+
+    def probe_nesting(self, under: str | None) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        def try_put(key: str) -> bool:
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=b"")
+                return True
+            except ClientError as e:
+                if _code(e) in AUTH_ERRORS or _code(e) == "NoSuchBucket":
+                    raise self._error(e, "upload", key) from None
+                return False  # what a filesystem-backed store answers (rclone: 500, MinIO: 400/409)
+            except BotoCoreError as e:
+                raise self._error(e, "upload", key) from None
+
+        if under is not None:
+            probe = f"{under}/{NEST_PROBE}"
+            ok = try_put(probe)
+            if ok:
+                self.delete([probe])
+            return ok
+        self.put(NEST_PROBE, b"", "application/octet-stream", "no-store", "")
+        ok = try_put(f"{NEST_PROBE}/x")
+        self.delete([f"{NEST_PROBE}/x", NEST_PROBE] if ok else [NEST_PROBE])
+        return ok
+
+    def close(self) -> None:
+        self.client.close()
