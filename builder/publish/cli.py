@@ -73,3 +73,9 @@ def deploy(site_dir: Path, to: str, endpoint_url: str | None, dry_run: bool, pru
         if result.mismatches:
             _fail(f"{len(result.mismatches)} of {result.verified} keys differ from the manifest at {verify_url}")
         click.echo(f"verified {result.verified} keys at {verify_url}: all match the manifest")
+
+
+@click.command("sync-legacy")
+def sync_legacy() -> None:
+    """Bring a legacy GitHub repository in line with the built legacy/ files (work in progress)."""
+    _fail("sync-legacy is not implemented yet")
