@@ -76,6 +76,27 @@ def deploy(site_dir: Path, to: str, endpoint_url: str | None, dry_run: bool, pru
 
 
 @click.command("sync-legacy")
-def sync_legacy() -> None:
-    """Bring a legacy GitHub repository in line with the built legacy/ files (work in progress)."""
-    _fail("sync-legacy is not implemented yet")
+@click.option("--site", "site_dir", default="site", type=click.Path(path_type=Path), show_default=True,
+              help="The built site (its legacy/ folder is synced).")
+@click.option("--repo", "repo_url", required=True, metavar="URL",
+              help="The legacy repository: a git URL or path (the image or the text repository).")
+@click.option("--branch", default="main", show_default=True, help="The branch the pull request targets.")
+@click.option("--kind", type=click.Choice(["image", "text"]), default=None,
+              help="Which legacy repository this is (default: from the URL's name, else from its files).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; commit, push and open nothing.")
+@click.option("--pr", is_flag=True, help="Open a pull request (GITHUB_TOKEN or GitHub App credentials).")
+@click.option("--github-api-url", default=None, metavar="URL",
+              help="GitHub API base URL, for GitHub Enterprise (default https://api.github.com).")
+@click.option("--github-repo", default=None, metavar="OWNER/NAME",
+              help="The repository on GitHub, when --repo is not a GitHub URL (default: the upstream legacy repo).")
+@click.option("--workdir", type=click.Path(path_type=Path), default=None,
+              help="Keep the working copy here and update it on later runs (default: a temporary clone).")
+def sync_legacy(site_dir: Path, repo_url: str, branch: str, kind: str | None, dry_run: bool, pr: bool,
+                github_api_url: str | None, github_repo: str | None, workdir: Path | None) -> None:
+    """Bring a legacy GitHub repository in line with the built legacy/ files: branch, push, pull request."""
+    from builder.publish.legacy_sync import sync_legacy as run_sync
+
+    result = _run(run_sync, site_dir, repo_url, branch=branch, kind=kind, dry_run=dry_run, pr=pr, workdir=workdir,
+                  github_api_url=github_api_url, github_repo=github_repo, echo=click.echo)
+    for name in result.missing:
+        click.echo(f"warning: {site_dir}/legacy/{name} not built; left as the repository has it", err=True)
