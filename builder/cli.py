@@ -133,11 +133,16 @@ def import_legacy(src: str, data_dir: Path) -> None:
 @main.command()
 @click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
 @click.option("--out", "out_dir", default="site", type=click.Path(path_type=Path), show_default=True)
-def build(data_dir: Path, out_dir: Path) -> None:
+@click.option("--previous", metavar="DIR|URL", default=None,
+              help="The previous build (site directory or base URL) for the change feed and the generation "
+                   "count. Default: what --out holds.")
+@click.option("--sign-key", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Ed25519 private key (PEM, or base64 of the 32-byte seed): write manifest.json.sig.")
+def build(data_dir: Path, out_dir: Path, previous: str | None, sign_key: Path | None) -> None:
     """Validate data/, then write the site; on any error write nothing."""
     from builder.site.build import build as run_build
 
-    result = _run(run_build, data_dir, out_dir)
+    result = _run(run_build, data_dir, out_dir, previous=previous, sign_key=sign_key)
     _report(result.warnings)
     s = result.stats
     click.echo(f"{len(result.files)} files: {s.written} written, {s.removed} removed, {s.unchanged} unchanged")

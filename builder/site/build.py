@@ -9,7 +9,7 @@ from builder.cache import RecordCache
 from builder.config import canonical_format
 from builder.errors import Problem, ValidationFailed
 from builder.records import CategoryData, load, load_legacy
-from builder.site.manifest import add_manifest
+from builder.site.assemble import complete_site
 from builder.site.nginx import NGINX_CONF, nginx_config
 from builder.site.outputs import compile_outputs
 from builder.site.routes import routes
@@ -53,13 +53,17 @@ def remember(cache: RecordCache, cats: dict[str, CategoryData]) -> None:
     cache.save()
 
 
-def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None) -> BuildResult:
-    """`previous_manifest` (default: the one in `out_dir`) continues the generation count."""
+def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,
+          previous: str | Path | None = None, sign_key: Path | None = None) -> BuildResult:
+    """`previous_manifest` (default: the one of the previous build) continues the generation count;
+    `previous` is the previous build for the change feed (a site directory or base URL; default:
+    `out_dir`); `sign_key` (an Ed25519 private key file) adds `manifest.json.sig`."""
     cats, warnings = load_valid(data_dir)
     files = compile_outputs(cats)
-    # the manifest covers every published key, so it comes after all outputs; the nginx config
-    # (build-private, not a key) comes last so that it routes the manifest too
-    warnings += add_manifest(files, data_dir, out_dir, previous_manifest)
+    # the manifest covers every published key, so it comes after all outputs (metadata, index, feeds,
+    # HTML: builder.site.assemble); the nginx config (build-private, not a key) comes last so that
+    # it routes the manifest too
+    warnings += complete_site(files, cats, data_dir, out_dir, previous_manifest, previous, sign_key)
     files[NGINX_CONF] = nginx_config(routes(files)).encode()
     stats = write_tree(out_dir, files)
     return BuildResult(files, stats, warnings)

@@ -157,10 +157,7 @@ def make_manifest(files: Mapping[str, bytes], previous: bytes | None, commit: st
     elif unchanged and prev["built_at"]:
         built_at = prev["built_at"]
     else:
-        when = source_time() if callable(source_time) else source_time
-        built_at = _iso(when if when is not None else _now())
-        if prev is not None and prev["built_at"]:
-            built_at = max(built_at, prev["built_at"])  # fixed-width UTC strings compare as times
+        built_at = generation_time(prev, source_time)
     doc = {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "generation": generation,
@@ -171,21 +168,44 @@ def make_manifest(files: Mapping[str, bytes], previous: bytes | None, commit: st
     return orjson.dumps(doc) + b"\n", warnings
 
 
+def generation_time(prev: Mapping[str, Any] | None,
+                    source_time: Callable[[], float | None] | float | None = None) -> str:
+    """`built_at` of a new generation: SOURCE_DATE_EPOCH, else the source's time (None: the wall
+    clock), never earlier than the previous manifest's. The change feed dates its entries with it."""
+    epoch = _source_date_epoch()
+    if epoch:
+        return epoch
+    when = source_time() if callable(source_time) else source_time
+    built_at = _iso(when if when is not None else _now())
+    if prev is not None and prev.get("built_at"):
+        built_at = max(built_at, prev["built_at"])  # fixed-width UTC strings compare as times
+    return built_at
+
+
+def source_time_of(data_dir: Path, git: tuple[str, int] | None) -> Callable[[], float | None]:
+    """The source's time, asked only when needed: the commit time in git, else the newest mtime."""
+    if git is not None:
+        return lambda: float(git[1])
+    return lambda: newest_mtime(data_dir)
+
+
 def _now() -> float:
     return datetime.now(UTC).timestamp()
 
 
+_UNSET: Any = object()
+
+
 def add_manifest(files: dict[str, bytes], data_dir: Path, out_dir: Path,
-                 previous: bytes | None = None) -> list[Problem]:
+                 previous: bytes | None = None, git: tuple[str, int] | None = _UNSET) -> list[Problem]:
     """Add the manifest to `files` in place. `previous` defaults to the manifest already in `out_dir`
-    (pass the deployed one to keep the generation monotonic across fresh CI checkouts)."""
+    (pass the deployed one to keep the generation monotonic across fresh CI checkouts); `git` is
+    `source_commit(data_dir)` when the caller already asked for it."""
     if previous is None:
         previous = read_previous(out_dir)
-    git = source_commit(data_dir)
-    if git is not None:
-        commit, source_time = git[0], float(git[1])
-        content, warnings = make_manifest(files, previous, commit, source_time)
-    else:
-        content, warnings = make_manifest(files, previous, None, lambda: newest_mtime(data_dir))
+    if git is _UNSET:
+        git = source_commit(data_dir)
+    commit = git[0] if git is not None else None
+    content, warnings = make_manifest(files, previous, commit, source_time_of(data_dir, git))
     files[MANIFEST_FILE] = content
     return warnings

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from builder.errors import HmrError
-from builder.site.routes import PRIVATE_PREFIX, Route
+from builder.site.routes import PRIVATE_PREFIX, QUERY_VARIANTS, TRUE_VALUES, Route
 
 NGINX_CONF = PRIVATE_PREFIX + "nginx.conf"
 NOT_FOUND_BODY = '{"detail":"Not Found"}'
@@ -169,6 +169,22 @@ def nginx_config(route_list: Iterable[Route]) -> str:
             head,
             f"    add_header Cache-Control {_q(seg_cache[seg])};",
             f"    try_files {tries} =404;",
+            "}",
+        ]
+    # the old API's query variants: the plain key, unless the query selects the variant's object
+    variants = {key: (param, target) for key, (param, target) in QUERY_VARIANTS.items()
+                if key in by_key and target in by_key}
+    for key, (param, target) in sorted(variants.items()):
+        r = by_key[key]
+        exact.pop(key, None)
+        truth = "|".join(TRUE_VALUES)
+        out += [
+            "",
+            f"# {key}?{param}=true is its own object ({target}), as the old API computed it",
+            f"location = {_q('/' + key)} {{",
+            f"    add_header Cache-Control {_q(r.cache_control)};",
+            f'    if ($arg_{param} ~* "^({truth})$") {{ rewrite ^ {_qfile("/" + by_key[target].file)} last; }}',
+            f"    try_files {_qfile('/' + r.file)} =404;",
             "}",
         ]
     if exact or index_dirs or hidden:

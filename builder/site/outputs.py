@@ -14,6 +14,7 @@ import orjson
 from builder.categories import CATEGORIES, V2_SCHEMA_VERSION, Category
 from builder.legacy import jsonrec, text
 from builder.legacy.jsonfmt import dumps_legacy, dumps_settings
+from builder.legacy.textgroups import base_name
 from builder.records import CategoryData, Record
 
 V1 = "api/model_references/v1"
@@ -42,6 +43,8 @@ def v2_record(cat: Category, rec: Record) -> dict[str, Any]:
     for f in cat.v2_fields:
         if f == "parameters":
             value = data.get("parameters", data.get("parameters_count"))
+        elif f == "text_model_group" and data.get(f) is None:
+            value = base_name(rec.key)  # as the existing library's converter groups the record keys
         else:
             value = data.get(f)
         if value is not None:

@@ -22,6 +22,14 @@ V1_ALIASES = {
     _V1 + "image_generation.json": (_V1 + "stable_diffusion", _V1 + "stable_diffusion.json"),
     _V1 + "text_generation.json": (_V1 + "db.json",),
 }
+#: Query-string variants of the old API, which a static host cannot see: key -> (parameter, the key that
+#: answers when the parameter is true). `hmr serve` honours them and the nginx config rewrites them;
+#: a CDN needs the same rule (e.g. a Cloudflare Transform Rule). Truth values as FastAPI parses a bool.
+QUERY_VARIANTS = {
+    _V1 + "text_generation": ("include_group", _V1 + "text_generation.include_group.json"),
+}
+TRUE_VALUES = ("1", "true", "t", "yes", "y", "on")
+
 _TYPES = {
     ".json": "application/json",
     ".csv": "text/csv; charset=utf-8",
@@ -74,3 +82,16 @@ def routes(files: Iterable[str]) -> list[Route]:
 
 def route_map(files: Iterable[str]) -> dict[str, Route]:
     return {r.key: r for r in routes(files)}
+
+
+def query_variant(key: str, query: str) -> str | None:
+    """The file key that answers `key?query` when the query selects a variant (see QUERY_VARIANTS)."""
+    variant = QUERY_VARIANTS.get(key)
+    if variant is None or not query:
+        return None
+    from urllib.parse import parse_qs
+
+    values = parse_qs(query, keep_blank_values=True).get(variant[0])
+    if values and values[-1].strip().lower() in TRUE_VALUES:
+        return variant[1]
+    return None

@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from builder.site.manifest import MANIFEST_FILE
-from builder.site.routes import Route, route_map
+from builder.site.routes import Route, query_variant, route_map
 
 NOT_FOUND = b'{"detail":"Not Found"}'
 METHOD_NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'
@@ -176,6 +176,11 @@ class SiteHandler(BaseHTTPRequestHandler):
     def _serve(self, head: bool) -> None:
         site = self.server.site
         key = request_key(self.path)
+        if key is not None and "?" in self.path:
+            # the old API's query variants (v1/text_generation?include_group=true) are separate objects
+            variant = query_variant(key, urlsplit(self.path).query)
+            if variant is not None and site.lookup(variant) is not None:
+                key = variant
         route = site.lookup(key) if key is not None else None
         path = site.path_of(route) if route is not None else None
         if route is None or path is None:

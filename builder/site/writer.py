@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,44 +36,94 @@ def _existing_files(root: Path) -> set[str]:
     return out
 
 
-def _same(path: Path, content: bytes) -> bool:
+def _same(path: str, content: bytes) -> bool:
     try:
-        if path.stat().st_size != len(content):
-            return False
-        return path.read_bytes() == content
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size != len(content):
+                return False
+            return f.read() == content
     except OSError:
         return False
+
+
+#: Creating a file costs far more than writing it (an inode and a directory entry: ~0.2 ms on the VMs
+#: this runs on, more than everything else a small page costs), and the kernel work for files in
+#: different folders runs in parallel: a few threads that spend their time in system calls (holding
+#: no GIL) roughly halve the time to lay out a site of thousands of files.
+WORKERS = 4
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _parallel(fn: Callable[[list], None], items: list, workers: int = WORKERS) -> None:
+    if len(items) < 64 or workers < 2:
+        fn(items)
+        return
+    # interleaved slices spread each folder's files (and so its directory lock) over the workers
+    slices = [items[i::workers] for i in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(fn, sl) for sl in slices]:
+            f.result()
+
+
+def _lay_out(new: str, out: str, files: dict[str, bytes], changed: set[str]) -> None:
+    """Create the tree `new` holding `files`: changed ones written, the others hard-linked from `out`."""
+    dirs = {os.path.dirname(rel) for rel in files}
+    needed: set[str] = set()
+    for d in dirs:
+        while d and d not in needed:
+            needed.add(d)
+            d = os.path.dirname(d)
+    os.mkdir(new)
+    by_depth: dict[int, list[str]] = {}
+    for d in needed:
+        by_depth.setdefault(d.count("/"), []).append(d)
+
+    def mkdirs(ds: list[str]) -> None:
+        for d in ds:
+            os.mkdir(os.path.join(new, d))
+
+    for depth in sorted(by_depth):  # parents before children
+        _parallel(mkdirs, sorted(by_depth[depth]))
+
+    def place(rels: list[str]) -> None:
+        for rel in rels:
+            target = os.path.join(new, rel)
+            if rel not in changed:
+                try:
+                    os.link(os.path.join(out, rel), target)
+                    continue
+                except OSError:
+                    pass  # another filesystem, or links refused: copy instead
+            fd = os.open(target, _CREATE, 0o644)
+            try:
+                view = memoryview(files[rel])
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+
+    _parallel(place, list(files))
 
 
 def write_tree(out_dir: Path, files: dict[str, bytes]) -> WriteStats:
     """Make `out_dir` hold exactly `files` (relative path -> bytes)."""
     stats = WriteStats()
-    old = _existing_files(out_dir) if out_dir.is_dir() else set()
-    changed = {rel for rel, content in files.items() if rel not in old or not _same(out_dir / rel, content)}
+    out = str(out_dir)
+    exists = out_dir.is_dir()
+    old = _existing_files(out_dir) if exists else set()
+    changed = {rel for rel, content in files.items()
+               if rel not in old or not _same(os.path.join(out, rel), content)}
     removed = old - set(files)
     stats.written, stats.removed = len(changed), len(removed)
     stats.unchanged = len(files) - len(changed)
-    if not changed and not removed and out_dir.is_dir():
+    if not changed and not removed and exists:
         return stats
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
     new = parent / f".{out_dir.name}.new-{os.getpid()}"
     shutil.rmtree(new, ignore_errors=True)
     try:
-        made: set[str] = set()
-        for rel, content in files.items():
-            target = new / rel
-            d = os.path.dirname(rel)
-            if d not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(d)
-            if rel not in changed:
-                try:
-                    os.link(out_dir / rel, target)
-                    continue
-                except OSError:
-                    pass  # another filesystem, or links refused: copy instead
-            target.write_bytes(content)
+        _lay_out(str(new), out, files, changed)
         if out_dir.exists():
             retired = parent / f".{out_dir.name}.old-{os.getpid()}"
             shutil.rmtree(retired, ignore_errors=True)

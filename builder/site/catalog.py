@@ -1,0 +1,76 @@
+"""Site objects derived from the compiled records: the search index, the `include_group` variant of the
+v1 text file, and the published JSON Schemas.
+
+- `api/model_references/v2/index.json`: one compact row per model across all categories, for search
+  and filters on the client (the static stand-in for the old API's `/search`). A row holds the
+  category, key, name and, when the record has them, baseline, nsfw, tags, inpainting, style,
+  size_on_disk_bytes, parameters (text) and url (a text model's url, an image model's homepage).
+- `api/model_references/v1/text_generation.include_group.json`: what the old API answers to
+  `v1/text_generation?include_group=true` (db.json plus `text_model_group` and its summary, re-dumped
+  with `json.dumps` defaults as the old API does). The route table maps the query onto it.
+- `schemas/<name>.json`: a copy of the repository's `schemas/*.json`, the `$schema` hint targets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from builder.legacy.textgroups import include_group
+from builder.site.memo import memoized
+
+V1 = "api/model_references/v1"
+V2 = "api/model_references/v2"
+INDEX_FILE = f"{V2}/index.json"
+INCLUDE_GROUP_FILE = f"{V1}/text_generation.include_group.json"
+INDEX_SCHEMA_VERSION = 1
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+_ROW_FIELDS = ("baseline", "nsfw", "tags", "inpainting", "style", "size_on_disk_bytes", "parameters")
+
+
+def index_row(category: str, key: str, rec: Mapping[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"category": category, "key": key, "name": rec.get("name", key)}
+    for f in _ROW_FIELDS:
+        v = rec.get(f)
+        if v is not None and v != "" and v != []:
+            row[f] = v
+    row.setdefault("nsfw", False)
+    url = rec.get("url") or rec.get("homepage")
+    if url:
+        row["url"] = url
+    return row
+
+
+def index_json(v2: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> bytes:
+    """`index.json` of the v2 records (category -> key -> record, in output order)."""
+    rows = [index_row(cat, key, rec) for cat, recs in v2.items() for key, rec in recs.items()]
+    return orjson.dumps({"schema_version": INDEX_SCHEMA_VERSION, "count": len(rows), "models": rows})
+
+
+def include_group_json(db_json: bytes) -> bytes:
+    """The `include_group=true` answer for a db.json: parsed, grouped, `json.dumps` with its defaults."""
+    return json.dumps(include_group(json.loads(db_json))).encode("utf-8")
+
+
+def schema_files(root: Path = SCHEMAS_DIR) -> dict[str, bytes]:
+    """`schemas/<name>.json` -> bytes, for every schema the repository holds."""
+    if not root.is_dir():
+        return {}
+    return {f"schemas/{p.name}": p.read_bytes() for p in sorted(root.glob("*.json"))}
+
+
+def catalog_files(v2: Mapping[str, Mapping[str, Mapping[str, Any]]], files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """index.json, the include_group variant (when the site has a v1 text file) and the schemas."""
+    out = {INDEX_FILE: index_json(v2)}
+    db = files.get(f"{V1}/text_generation.json")
+    if db is not None:
+        # grouping and the json.dumps re-serialisation cost ~0.1 s: remembered across builds of the same db.json
+        out[INCLUDE_GROUP_FILE] = memoized("include_group", [db], lambda: include_group_json(db),
+                                           ("builder.legacy.textgroups", "builder.site.catalog"))
+    out.update(schema_files())
+    return out

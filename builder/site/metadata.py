@@ -1,0 +1,149 @@
+"""The old API's `metadata/...` endpoints as static objects, under v1 and v2.
+
+- `metadata/last_updated` -> `{"last_updated": int}`, the newest category time;
+- `metadata/metadata` -> `{category: CategoryMetadata}`;
+- `metadata/{category}` -> `CategoryMetadata`;
+- `metadata/{category}/last_updated` -> `{"category": ..., "last_updated": int}`.
+
+A static site has no operation log, so `CategoryMetadata` (the existing library's model, whose time
+fields are required integers) is derived: `total_models` counts the category's records, the counters
+are 0, `backend_type` is "StaticSite", and the times come from the source, so the same input always
+gives the same bytes:
+- in git: `last_updated` is the time of the newest commit that touched `data/<category>`,
+  `initialization_time` of the oldest (one `git log` walk for all categories; uncommitted edits do not
+  count until they are committed);
+- outside git: SOURCE_DATE_EPOCH when set, else the newest (and oldest) mtime in the category folder;
+- a category with no data and no history gets the data set's earliest time (it "exists" since the
+  data set does), or 0 for an empty data set, rather than moving whenever another category changes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from builder.categories import CATEGORIES
+from builder.records import CategoryData
+
+V1 = "api/model_references/v1"
+V2 = "api/model_references/v2"
+BACKEND_TYPE = "StaticSite"
+METADATA_SCHEMA_VERSION = "1.0.0"
+
+
+@dataclass(frozen=True)
+class CategoryTimes:
+    last_updated: int | None
+    initialization_time: int | None
+
+
+def git_times(data_dir: Path) -> dict[str, CategoryTimes] | None:
+    """Per category folder, the newest and oldest commit time touching it; None outside git (or untracked)."""
+    try:
+        r = subprocess.run(
+            ["git", "-C", str(data_dir), "log", "--format=%x01%ct", "--name-only", "--no-renames", "--relative",
+             "-z", "--", "."],
+            capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if r.returncode != 0:
+        return None  # not a repository, or no commit yet
+    newest: dict[str, int] = {}
+    oldest: dict[str, int] = {}
+    when = 0
+    for token in r.stdout.split(b"\x00"):
+        for part in token.split(b"\n"):
+            if part.startswith(b"\x01"):
+                when = int(part[1:])
+                continue
+            if not part or b"/" not in part:
+                continue
+            cat = part.split(b"/", 1)[0].decode("utf-8", "replace")
+            if when > newest.get(cat, -1):
+                newest[cat] = when
+            if cat not in oldest or when < oldest[cat]:
+                oldest[cat] = when
+    if not newest:
+        return None  # a repository that does not track the data: judge it like a plain folder
+    return {c: CategoryTimes(newest[c], oldest[c]) for c in newest}
+
+
+def mtime_times(folder: Path) -> CategoryTimes:
+    newest: float | None = None
+    oldest: float | None = None
+    for dirpath, _dirs, names in os.walk(folder):
+        for n in names:
+            try:
+                m = os.stat(os.path.join(dirpath, n), follow_symlinks=False).st_mtime
+            except OSError:
+                continue
+            newest = m if newest is None or m > newest else newest
+            oldest = m if oldest is None or m < oldest else oldest
+    return CategoryTimes(None if newest is None else int(newest), None if oldest is None else int(oldest))
+
+
+def category_times(data_dir: Path, cats: Mapping[str, CategoryData]) -> dict[str, CategoryTimes]:
+    """Every category's (last_updated, initialization_time), per the rules in the module docstring."""
+    found = git_times(data_dir)
+    if found is None:
+        found = {}
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        for c in CATEGORIES:
+            folder = data_dir / c.name
+            if not folder.is_dir():
+                continue
+            if epoch:
+                # manifest.py rejects a malformed value with a clear error; here it only must not crash first
+                t = int(epoch) if epoch.isdigit() else 0
+                found[c.name] = CategoryTimes(t, t)
+            else:
+                found[c.name] = mtime_times(folder)
+    known = [t.initialization_time for t in found.values() if t.initialization_time is not None]
+    floor = min(known) if known else 0
+    out: dict[str, CategoryTimes] = {}
+    for c in CATEGORIES:
+        t = found.get(c.name)
+        last = t.last_updated if t is not None and t.last_updated is not None else floor
+        init = t.initialization_time if t is not None and t.initialization_time is not None else last
+        out[c.name] = CategoryTimes(last, min(init, last))
+    return out
+
+
+def category_metadata(name: str, times: CategoryTimes, total_models: int) -> dict[str, Any]:
+    """`CategoryMetadata` in the existing library's field order."""
+    return {
+        "category": name,
+        "last_updated": times.last_updated,
+        "last_operation_type": None,
+        "last_operation_model": None,
+        "total_creates": 0,
+        "total_updates": 0,
+        "total_deletes": 0,
+        "total_models": total_models,
+        "initialization_time": times.initialization_time,
+        "last_successful_operation": times.last_updated,
+        "error_count": 0,
+        "metadata_schema_version": METADATA_SCHEMA_VERSION,
+        "backend_type": BACKEND_TYPE,
+    }
+
+
+def metadata_files(cats: Mapping[str, CategoryData], times: Mapping[str, CategoryTimes]) -> dict[str, bytes]:
+    """Relative path -> bytes of the metadata objects of v1 and v2 (the same values under both)."""
+    docs = {c.name: category_metadata(c.name, times[c.name], len(cats[c.name].records)) for c in CATEGORIES}
+    newest = max((d["last_updated"] for d in docs.values()), default=None)
+    out: dict[str, bytes] = {}
+    for prefix in (V1, V2):
+        out[f"{prefix}/metadata/last_updated.json"] = orjson.dumps({"last_updated": newest})
+        out[f"{prefix}/metadata/metadata.json"] = orjson.dumps(docs)
+        for name, doc in docs.items():
+            out[f"{prefix}/metadata/{name}.json"] = orjson.dumps(doc)
+            out[f"{prefix}/metadata/{name}/last_updated.json"] = orjson.dumps(
+                {"category": name, "last_updated": doc["last_updated"]})
+    return out
