@@ -27,6 +27,12 @@ class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that gave up (timeout tests) is expected, not a failure of the server
 
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # TLS handshakes run in the connection's own thread, not one by one in the accept loop
+        if isinstance(request, ssl.SSLSocket):
+            request.do_handshake()
+        super().finish_request(request, client_address)
+
 
 # --- GitHub REST stand-in ---------------------------------------------------------------------------
 
@@ -204,6 +210,11 @@ class HTTPSFiles:
     def __init__(self, cert: Path, key: Path, routes: dict[str, dict[str, Route]]):
         self.routes = routes
         self.requests: list[tuple[str, str, str]] = []
+        #: requests in flight at once, counted for paths starting with `count_prefix`
+        self.count_prefix = "/busy"
+        self.in_flight = 0
+        self.max_in_flight = 0
+        lock = threading.Lock()
         files = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -213,16 +224,26 @@ class HTTPSFiles:
                 pass
 
             def _handle(self) -> None:
-                files.requests.append((self.command, self.path, self.headers.get("Range", "")))
-                route = files.routes.get(self.path, {}).get(self.command)
-                (route or answer(404))(self)
+                counted = self.path.startswith(files.count_prefix)
+                with lock:
+                    files.requests.append((self.command, self.path, self.headers.get("Range", "")))
+                    if counted:
+                        files.in_flight += 1
+                        files.max_in_flight = max(files.max_in_flight, files.in_flight)
+                try:
+                    route = files.routes.get(self.path, {}).get(self.command)
+                    (route or answer(404))(self)
+                finally:
+                    if counted:
+                        with lock:
+                            files.in_flight -= 1
 
             do_HEAD = do_GET = _handle  # noqa: N815 - http.server's naming
 
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
         self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True, do_handshake_on_connect=False)
         self.base = f"https://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
