@@ -76,9 +76,9 @@ def test_add_then_build_shows_the_model_in_v1_and_v2(data_copy: Path, tmp_path: 
                                              "sha256sum": SHA, "size_bytes": 6938040682}
     one = json.loads((site / f"{V2}/image_generation/model/Test Model XL.json").read_bytes())
     assert one == rec2
-    index = site / f"{V2}/index.json"
-    if index.exists():  # the search index (site engineer) lists every model
-        assert "Test Model XL" in index.read_text()
+    assert "Test Model XL" in (site / f"{V2}/index.json").read_text()  # the search index
+    page = (site / "models" / "image_generation" / "Test Model XL.html").read_text()  # the HTML page
+    assert "Test Model XL" in page and "A model: for tests" in page and SHA in page
 
 
 def test_add_from_a_file_and_from_stdin(data_copy: Path, tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_update_keeps_comments_and_layout(tmp_path: Path) -> None:
                      "homepage", "nsfw", "style", "legacy"]]
 
 
-def test_rename_keeps_legacy_order_and_publishes_the_rename(data_copy: Path, tmp_path: Path) -> None:
+def test_rename_keeps_legacy_order_and_publishes_the_rename(data_copy: Path) -> None:
     before = compiled(data_copy)
     old_order = list(v1(before))
     r = run_hmr("model", "rename", "image_generation", "Deliberate", "Deliberate Classic", "--data", str(data_copy))
@@ -176,14 +176,13 @@ def test_rename_keeps_legacy_order_and_publishes_the_rename(data_copy: Path, tmp
     assert moved["name"] == "Deliberate Classic"
     assert settings(data_copy)["renames"] == {"Deliberate": "Deliberate Classic"}
 
-    after = tmp_path / "after"
-    build(data_copy, after)
+    after = compiled(data_copy)
     assert list(v1(after)) == ["Deliberate Classic" if k == "Deliberate" else k for k in old_order]
     assert list(v2(after)) == list(v1(after))
-    renames = json.loads((after / f"{V2}/renames.json").read_bytes())
+    renames = json.loads(after[f"{V2}/renames.json"])
     assert renames == {"image_generation": {"Deliberate": "Deliberate Classic"}}
-    assert not (after / f"{V2}/image_generation/model/Deliberate.json").exists()
-    assert (after / f"{V2}/image_generation/model/Deliberate Classic.json").exists()
+    assert f"{V2}/image_generation/model/Deliberate.json" not in after
+    assert f"{V2}/image_generation/model/Deliberate Classic.json" in after
     # the v1 record is the old one under its new name
     old_rec = dict(v1(before)["Deliberate"], name="Deliberate Classic")
     assert v1(after)["Deliberate Classic"] == old_rec

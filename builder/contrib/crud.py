@@ -33,7 +33,7 @@ from builder.records import (
     CategoryData,
     dump_yaml,
     key_problem,
-    load,
+    load_category,
     parse_file,
     record_path,
     render_record,
@@ -288,21 +288,36 @@ class Trial:
     new_problems: list[Problem]
 
 
-def trial(data_dir: Path, plan: Plan) -> Trial:
-    """Load + validate the data set as it is and as it would be after `plan`; what the plan adds."""
-    from builder.site.build import remember
+def _load_some(data_dir: Path, names: list[str], cache: RecordCache) -> tuple[dict[str, CategoryData], list[Problem]]:
+    problems: list[Problem] = []
+    cats = {n: load_category(data_dir, BY_NAME[n], problems, cache) for n in names}
+    return cats, problems + validate(cats)
 
+
+def trial(data_dir: Path, plan: Plan) -> Trial:
+    """Load + validate the data set as it is and as it would be after `plan`; what the plan adds.
+
+    Validation is per category (every check of `builder.validate` looks within one category), so
+    only the categories the plan touches are copied, loaded and validated: an edit of a small
+    category does not pay for reading the 700 text models.
+    """
+    touched = sorted({rel.split("/", 1)[0] for rel in [*plan.writes, *plan.deletes]})
     cache = RecordCache(data_dir)  # keyed by content, so the scratch copy hits it for unchanged files
-    before, problems = load(data_dir, cache)
-    problems += validate(before)
-    remember(cache, before)
+    before, problems = _load_some(data_dir, touched, cache)
+    for cd in before.values():  # no retain(): the cache also serves the categories not loaded here
+        for rec in cd.records.values():
+            if rec.schema_ok:
+                cache.put(rec.digest, rec.data)
+    cache.save()
     known = {_problem_key(data_dir, p) for p in problems}
     with tempfile.TemporaryDirectory(prefix="hmr-edit-") as tmp:
         scratch = Path(tmp) / "data"
-        _clone(data_dir, scratch)
+        scratch.mkdir()
+        for name in touched:
+            if (data_dir / name).is_dir():
+                _clone(data_dir / name, scratch / name)
         _apply(scratch, plan)
-        after, after_problems = load(scratch, cache)
-        after_problems += validate(after)
+        after, after_problems = _load_some(scratch, touched, cache)
         new = sorted(_moved(data_dir, scratch, p) for p in after_problems
                      if _problem_key(scratch, p) not in known)
     return Trial(before, after, new)

@@ -39,7 +39,10 @@ def with_marker(body: str, name: str) -> str:
 def connect(token: str, base_url: str = DEFAULT_API) -> Any:
     from github import Auth, Github
 
-    return Github(base_url=base_url.rstrip("/"), auth=Auth.Token(token), retry=None)
+    # lazy: objects are fetched only when read (a comment upsert is one listing plus one write);
+    # reads unthrottled (a step makes a handful), writes one second apart as GitHub asks of clients
+    return Github(base_url=base_url.rstrip("/"), auth=Auth.Token(token), lazy=True,
+                  seconds_between_requests=0, seconds_between_writes=1)
 
 
 @dataclass
@@ -51,7 +54,7 @@ class Outcome:
 
 def upsert_comment(gh: Any, repo: str, number: int, body: str, name: str) -> Outcome:
     """The PR/issue comment carrying marker `name`: created once, then edited in place."""
-    issue = gh.get_repo(repo, lazy=True).get_issue(number)
+    issue = gh.get_repo(repo).get_issue(number)
     text = with_marker(body, name)
     for c in issue.get_comments():
         if marker(name) in (c.body or ""):
@@ -65,7 +68,7 @@ def upsert_comment(gh: Any, repo: str, number: int, body: str, name: str) -> Out
 
 def _own_open_issues(gh: Any, repo: str, name: str) -> list[Any]:
     out = []
-    for issue in gh.get_repo(repo, lazy=True).get_issues(state="open"):
+    for issue in gh.get_repo(repo).get_issues(state="open"):
         if issue.pull_request is None and marker(name) in (issue.body or ""):
             out.append(issue)
     return out
@@ -84,7 +87,7 @@ def open_issue(gh: Any, repo: str, title: str, body: str, name: str, labels: lis
     kwargs: dict[str, Any] = {"title": title, "body": text}
     if labels:
         kwargs["labels"] = labels
-    issue = gh.get_repo(repo, lazy=True).create_issue(**kwargs)
+    issue = gh.get_repo(repo).create_issue(**kwargs)
     return Outcome("opened", issue.number, issue.html_url)
 
 
