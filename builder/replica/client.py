@@ -362,8 +362,10 @@ class ReplicaClient:
         now = rnd.now
         served = state["served"].get(name)
         # 1. another process (or this one) produced a fresh copy within the TTL: adopt it, no request
-        if not rnd.force and served and served.get("source") and served.get("valid_until", 0) > now:
-            if self._adopt(name, state, served, served["valid_until"]):
+        # (freshness is judged with this client's TTL, from when the copy was last confirmed)
+        ttl = self.config.cache_ttl_seconds
+        if not rnd.force and served and served.get("source") and served.get("fresh_from", 0) + ttl > now:
+            if self._adopt(name, state, served, served["fresh_from"] + ttl):
                 return
         errors: list[str] = []
         previous = self._previous_count(name, state)
@@ -420,7 +422,7 @@ class ReplicaClient:
         st = state["sources"].setdefault(src.base, {"kind": src.kind})
         cur = state.get("manifest")
         holds_current = cur is not None and st.get("manifest_sha") == cur.get("sha256")
-        if holds_current and not rnd.force and st.get("checked_until", 0) > now:
+        if holds_current and not rnd.force and st.get("checked_at", 0) + cfg.cache_ttl_seconds > now:
             return cur  # confirmed within the TTL (by this process or another one)
         if st.get("breaker_until", 0) > now:
             left = st["breaker_until"] - now
@@ -437,8 +439,7 @@ class ReplicaClient:
         rnd.dirty = True
         if r.status == 304 and holds_current:
             assert cur is not None
-            st.update(checked_until=now + cfg.cache_ttl_seconds, failures=0, last_error=None, last_ok=now,
-                      breaker_until=0)
+            st.update(checked_at=now, failures=0, last_error=None, last_ok=now, breaker_until=0)
             cur["checked_at"] = now
             cur["fresh_until"] = max(cur.get("fresh_until", 0), now + cfg.cache_ttl_seconds)
             return cur
@@ -472,7 +473,7 @@ class ReplicaClient:
             "checked_at": now, "fresh_until": now + cfg.cache_ttl_seconds, "entries": entries,
         }
         st.update(etag=r.headers.get("etag"), last_modified=r.headers.get("last-modified"), manifest_sha=m.sha256,
-                  checked_until=now + cfg.cache_ttl_seconds, failures=0, last_error=None, last_ok=now,
+                  checked_at=now, failures=0, last_error=None, last_ok=now,
                   breaker_until=0)
         return state["manifest"]
 
@@ -511,12 +512,12 @@ class ReplicaClient:
         assert slot is not None
         if slot.get("generation") != manifest["generation"]:  # the same bytes are still current
             slot["generation"], slot["source_commit"] = manifest["generation"], manifest.get("source_commit")
-        loaded.valid_until = manifest["fresh_until"]
+        loaded.valid_until = manifest["checked_at"] + self.config.cache_ttl_seconds
         self._mem[name] = loaded
         self._set_served(state, name, rnd, {
             "source": src.kind, "url": src.url(key), "slot": "site", "sha256": sha, "count": loaded.count,
             "generation": manifest["generation"], "source_commit": manifest.get("source_commit"),
-            "fetched_at": slot.get("fetched_at"), "valid_until": manifest["fresh_until"],
+            "fetched_at": slot.get("fetched_at"), "fresh_from": manifest["checked_at"],
             "reason": "; ".join(errors) or None,
         })
         self._reasons.pop(name, None)
@@ -578,7 +579,7 @@ class ReplicaClient:
         self._set_served(state, name, rnd, {
             "source": "github", "url": url, "slot": "github", "sha256": usable["sha256"], "count": loaded.count,
             "generation": None, "source_commit": None, "fetched_at": usable.get("fetched_at"),
-            "valid_until": loaded.valid_until, "reason": "; ".join(errors) or None,
+            "fresh_from": now, "reason": "; ".join(errors) or None,
         })
         self._reasons.pop(name, None)
 
@@ -605,7 +606,7 @@ class ReplicaClient:
                     "source": "cache", "cached_from": slot.get("source"), "url": slot.get("url"), "slot": slot_name,
                     "sha256": slot["sha256"], "count": loaded.count, "generation": slot.get("generation"),
                     "source_commit": slot.get("source_commit"), "fetched_at": slot.get("fetched_at"), "at": now,
-                    "valid_until": until, "reason": reason,
+                    "fresh_from": now, "reason": reason,
                 }
             self._reasons[name] = errors
             return True
@@ -616,7 +617,7 @@ class ReplicaClient:
             return True
         self._reasons[name] = errors
         if write:
-            state["served"][name] = {"source": None, "at": now, "valid_until": 0, "reason": reason}
+            state["served"][name] = {"source": None, "at": now, "fresh_from": 0, "reason": reason}
         return False
 
     def _adopt(self, name: str, state: dict[str, Any], served: dict[str, Any] | None, valid_until: float) -> bool:

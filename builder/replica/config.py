@@ -138,12 +138,13 @@ class ReplicaConfig:
             values["primary_api_url"] = (DEFAULT_PRIMARY_API_URL if raw is None
                                          else _url_or_none(raw, PREFIX + "PRIMARY_API_URL"))
         if "mirror_urls" in given:
-            mirrors = given["mirror_urls"]
-            mirrors = _url_list(mirrors, "mirror_urls") if isinstance(mirrors, str) else tuple(mirrors)
+            mirrors, origin = given["mirror_urls"], "mirror_urls"
+            mirrors = _url_list(mirrors, origin) if isinstance(mirrors, str) else tuple(mirrors)
         else:
-            mirrors = _url_list(getenv(PREFIX + "MIRROR_URLS") or "", PREFIX + "MIRROR_URLS")
+            origin = PREFIX + "MIRROR_URLS"
+            mirrors = _url_list(getenv(origin) or "", origin)
         for m in mirrors:
-            _check_url(m, "mirror_urls")
+            _check_url(m, origin)
         values["mirror_urls"] = tuple(m.rstrip("/") for m in mirrors)
 
         values["cache_ttl_seconds"] = _number(given.get("cache_ttl_seconds", getenv(PREFIX + "CACHE_TTL_SECONDS")),
