@@ -40,17 +40,32 @@ def _progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | No
 @click.option("--dry-run", is_flag=True, help="Print the plan (uploads, unchanged, deletions); change nothing.")
 @click.option("--prune", is_flag=True, help="After the new manifest is live, delete keys it no longer lists.")
 @click.option("--verify-url", default=None, metavar="URL",
-              help="After the upload, read every key back through this base URL (the CDN) and compare sha256.")
+              help="After the upload (in a dry run: now), read every key back through this base URL (the CDN) "
+                   "and compare its sha256 with the manifest; exit 1 on any difference.")
 @click.option("--check-metadata", is_flag=True,
               help="HEAD every object and compare its sha256 metadata and headers (for stores that lose metadata).")
+@click.option("--pull-manifest", is_flag=True,
+              help="Only download the live manifest into --site, so that `hmr build` continues its generation.")
 @click.option("--workers", default=8, type=click.IntRange(1, 64), show_default=True, help="Parallel requests.")
 def deploy(site_dir: Path, to: str, endpoint_url: str | None, dry_run: bool, prune: bool, verify_url: str | None,
-           check_metadata: bool, workers: int) -> None:
+           check_metadata: bool, pull_manifest: bool, workers: int) -> None:
     """Publish a built site to S3-compatible storage (or a directory): snapshot, changed keys, manifest last."""
     from builder.publish.deploy import deploy as run_deploy
+    from builder.publish.deploy import pull_manifest as run_pull
     from builder.publish.site import load_site
     from builder.publish.targets import open_target
 
+    if pull_manifest:
+        target = _run(open_target, to, endpoint_url, None, workers)
+        try:
+            gen = _run(run_pull, target, site_dir)
+        finally:
+            target.close()
+        if gen is None:
+            click.echo(f"no live manifest at {target.url}: the next build starts at generation 1")
+        else:
+            click.echo(f"live generation {gen} written to {site_dir}; the next build continues from it")
+        return
     site = _run(load_site, site_dir)
     target = _run(open_target, to, endpoint_url, None, workers)
     try:
@@ -65,8 +80,8 @@ def deploy(site_dir: Path, to: str, endpoint_url: str | None, dry_run: bool, pru
         for line in result.plan.describe():
             click.echo(line)
         click.echo(result.plan.summary())
-        return
-    click.echo(result.summary())
+    else:
+        click.echo(result.summary())
     if verify_url is not None:
         for m in result.mismatches:
             click.echo(f"verify: {m}", err=True)

@@ -9,17 +9,18 @@ settled by a HEAD: the sha256 kept in the object's metadata, its content type an
 A store that forgets metadata (rclone after a restart) therefore costs no needless re-upload: the
 listing still proves the bytes.
 
-Order. (1) the immutable snapshot `snapshots/<generation>/<key>` of every key whose bytes are new in
-this generation (all of them on a first deploy), plus the manifest: long cache, immutable; (2) the
-changed mutable keys; (3) the manifest's signature, then the manifest; (4) with `--prune`, deletion of
-the keys the new manifest no longer lists (never a live key, never a snapshot). A phase starts only
-when every upload of the previous one succeeded, so a reader who has the new manifest finds every
-byte it names (at the mutable key, or at `snapshots/<generation>/<key>` while a CDN still serves an
-older copy), and a deploy that dies midway leaves the old manifest live; the next run finds the
-finished uploads unchanged and completes the rest.
+Order. (1) the immutable snapshot `snapshots/<generation>/<key>` of every data key (`api/`,
+`legacy/`) whose bytes are new in this generation (all of them on a first deploy), the manifest
+included: long cache, immutable; (2) the changed mutable keys; (3) the manifest's signature, then the
+manifest; (4) with `--prune`, deletion of the keys the new manifest no longer lists (never a live key,
+never a snapshot). A phase starts only when every upload of the previous one succeeded, so a reader
+who has the new manifest finds every byte it names (at the mutable key, or at
+`snapshots/<generation>/<key>` while a CDN still serves an older copy), and a deploy that dies midway
+leaves the old manifest live; the next run finds the finished uploads unchanged and completes the rest.
 
 Generations only move forward: a site whose generation is older than the live one, or equal with
-other content, is refused (build it from the live manifest; see the README).
+other content, is refused. A fresh CI checkout builds generation 1; `--pull-manifest` (`pull_manifest`)
+first puts the live manifest into the site folder so that `hmr build` continues the count.
 
 Stores with a filesystem underneath (MinIO, rclone serve s3, a local directory) cannot hold a key
 that is also a folder of other keys (`v2/clip` and `v2/clip/model/...`). The deploy finds out from
@@ -30,6 +31,7 @@ clients read) and skips the keys under it, saying so in the summary. S3, R2 and 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import time
@@ -37,13 +39,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
 from builder.errors import HmrError
-from builder.publish.site import PHASE_MUTABLE, PHASE_SIGNATURE, SNAPSHOTS, Obj, Site
+from builder.publish.site import PHASE_MUTABLE, PHASE_SIGNATURE, SNAPSHOT_SCOPE, SNAPSHOTS, Obj, Site
 from builder.publish.targets import Listed, Target
 from builder.site.manifest import MANIFEST_FILE
 
@@ -225,8 +228,8 @@ def plan_deploy(site: Site, target: Target, *, prune: bool = False, dry_run: boo
     snapshot: list[Obj] = []
     if live_gen is None or gen > live_gen:
         # the new generation's immutable copy of every key whose bytes it changes (and the manifest)
-        snapshot = [site.snapshot_of(o) for o in site.objects
-                    if o.phase != PHASE_MUTABLE or (live_files.get(o.key) or {}).get("sha256") != o.sha256]
+        snapshot = [site.snapshot_of(o) for o in site.objects if o.key.startswith(SNAPSHOT_SCOPE) and (
+            o.phase != PHASE_MUTABLE or (live_files.get(o.key) or {}).get("sha256") != o.sha256)]
         listed.update(target.list(under=f"{SNAPSHOTS}{gen}/"))
     desired = snapshot + site.objects
 
@@ -272,6 +275,10 @@ def plan_deploy(site: Site, target: Target, *, prune: bool = False, dry_run: boo
             return o.key, "new"
         etag = listed[o.key].etag
         if not (etag == o.md5 or (h.sha256 == o.sha256 and h.size == o.size)):
+            return o.key, "changed"
+        if check_metadata and etag != o.md5 and _MD5.fullmatch(etag or ""):
+            # the thorough mode believes a plain MD5 ETag over the metadata: bytes damaged at rest keep
+            # their metadata (on a KMS-encrypted bucket this re-uploads everything, which is the price)
             return o.key, "changed"
         if h.content_type != o.content_type or h.cache_control != o.cache_control:
             return o.key, "headers"
@@ -321,7 +328,7 @@ def execute(plan: Plan, site: Site, target: Target, *, workers: int = 8,
 def deploy(site: Site, target: Target, *, dry_run: bool = False, prune: bool = False,
            check_metadata: bool = False, verify_base: str | None = None, workers: int = 8,
            progress: Callable[[int], AbstractContextManager[Progress | None]] | None = None) -> DeployResult:
-    """Plan, then (unless `dry_run`) upload, prune and verify through `verify_base`.
+    """Plan, then (unless `dry_run`) upload and prune; then verify what `verify_base` (the CDN) serves.
 
     `progress(total uploads)` may give a context manager yielding a callback that counts uploads."""
     t0 = time.monotonic()
@@ -335,7 +342,7 @@ def deploy(site: Site, target: Target, *, dry_run: bool = False, prune: bool = F
                                                                              progress=tick)
     result.retries = getattr(getattr(target, "retry", None), "retries", 0)
     result.seconds = time.monotonic() - t0
-    if verify_base is not None and not dry_run:
+    if verify_base is not None:  # in a dry run too: what the CDN serves now, checked without changing it
         result.verified, result.mismatches = verify_url(site, verify_base, skip=plan.skipped, workers=workers)
     return result
 
@@ -374,3 +381,29 @@ def verify_url(site: Site, base_url: str, *, skip: Iterable[str] = (), workers: 
     finally:
         client.close()
     return len(objs), sorted((m for m in found if m is not None), key=lambda m: m.key)
+
+
+def pull_manifest(target: Target, site_dir: Path) -> int | None:
+    """Download the target's live manifest into `site_dir`, so that the next `hmr build --out site_dir`
+    continues the live generation count (a fresh CI checkout has no previous manifest). Returns the live
+    generation, or None when the target has no manifest yet (the build then starts at 1)."""
+    from builder.site.manifest import parse_previous
+
+    target.open()
+    raw = target.get(MANIFEST_FILE)
+    if raw is None:
+        return None
+    try:
+        doc = parse_previous(raw)
+    except ValueError as e:
+        raise HmrError(f"{target.url}{MANIFEST_FILE}: not a usable manifest ({e})") from None
+    assert doc is not None
+    dest = site_dir / MANIFEST_FILE
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".pull-tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, dest)
+    except OSError as e:
+        raise HmrError(f"{dest}: {e.strerror or e}") from None
+    return int(doc["generation"])

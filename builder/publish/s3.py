@@ -63,7 +63,7 @@ class S3Target(Target):
         session = boto3.session.Session()
         custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         config = Config(
-            retries={"max_attempts": 1, "mode": "standard"},
+            retries={"total_max_attempts": 1, "mode": "standard"},  # no botocore retries: ours count
             max_pool_connections=max(10, workers),
             connect_timeout=10,
             read_timeout=60,
@@ -226,14 +226,22 @@ class S3Target(Target):
     def probe_nesting(self, under: str | None) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        def throttled(e: BaseException) -> bool:
+            # retry what says "later" (429, 503, SlowDown) or a dropped connection, but not the error
+            # a filesystem-backed store answers to a nested key (rclone: 500 InternalError, MinIO: 4xx)
+            if isinstance(e, ClientError):
+                return _status(e) in (429, 503) or _code(e) in THROTTLING - {"InternalError"}
+            return self._retriable(e)
+
         def try_put(key: str) -> bool:
             try:
-                self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=b"")
+                self.retry.run(lambda: self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=b""),
+                               throttled)
                 return True
             except ClientError as e:
-                if _code(e) in AUTH_ERRORS or _code(e) == "NoSuchBucket":
+                if _code(e) in AUTH_ERRORS or _code(e) == "NoSuchBucket" or throttled(e):
                     raise self._error(e, "upload", key) from None
-                return False  # what a filesystem-backed store answers (rclone: 500, MinIO: 400/409)
+                return False
             except BotoCoreError as e:
                 raise self._error(e, "upload", key) from None
 

@@ -21,6 +21,9 @@ from builder.site.manifest import MANIFEST_FILE, SIGNATURE_FILE
 from builder.site.routes import PRIVATE_PREFIX, Route, cache_control, routes
 
 SNAPSHOTS = "snapshots/"
+#: what a generation's snapshot covers: the data that programs read and check against the manifest
+#: (the API and the legacy files), not the HTML pages and their assets, which browsers read as they are
+SNAPSHOT_SCOPE = ("api/", "legacy/")
 
 #: upload phases, in order: a later phase starts only when every upload of the earlier ones succeeded
 PHASE_SNAPSHOT, PHASE_MUTABLE, PHASE_SIGNATURE, PHASE_MANIFEST = range(4)
