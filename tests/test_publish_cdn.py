@@ -81,15 +81,15 @@ def public_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rclone]:
 
 @pytest.fixture(scope="module")
 def cdn(public_store: Rclone, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyNginx]:
-    server = ProxyNginx(tmp_path_factory.mktemp("nginx-cdn"), public_store.url, "cdn/site").start()
+    server = ProxyNginx(tmp_path_factory.mktemp("nginx-cdn"), public_store.url, "cdn").start()
     try:
         yield server
     finally:
         server.stop()
 
 
-def hmr_deploy(site: Path, store: Rclone, *extra: str) -> subprocess.CompletedProcess:
-    return run_hmr("deploy", "--site", str(site), "--to", "s3://cdn/site", "--endpoint-url", store.url, *extra,
+def hmr_deploy(site: Path, store: Rclone, *extra: str, prefix: str = "site") -> subprocess.CompletedProcess:
+    return run_hmr("deploy", "--site", str(site), "--to", f"s3://cdn/{prefix}", "--endpoint-url", store.url, *extra,
                    env=aws_env())
 
 
@@ -99,9 +99,9 @@ def uploaded(r: subprocess.CompletedProcess) -> int:
     return int(m[1])
 
 
-def test_corpus_deploy_every_key_right_then_verified_through_the_cdn_and_a_redeploy_uploads_nothing(
-        public_store: Rclone, cdn: ProxyNginx, corpus_site: Path) -> None:
-    r = hmr_deploy(corpus_site, public_store, "--verify-url", cdn.url)
+def test_corpus_deploy_every_key_right_and_a_redeploy_uploads_nothing(public_store: Rclone,
+                                                                      corpus_site: Path) -> None:
+    r = hmr_deploy(corpus_site, public_store)
     assert r.returncode == 0, r.stderr
     site = load_site(corpus_site)
     live = {o.key for o in site.objects}
@@ -109,7 +109,6 @@ def test_corpus_deploy_every_key_right_then_verified_through_the_cdn_and_a_redep
     skipped = shadowed_keys(everything)
     present = everything - skipped
     assert uploaded(r) == len(present) and f"{len(skipped)} skipped" in r.stdout
-    assert re.search(rf"verified {len(live - skipped)} keys at {re.escape(cdn.url)}: all match", r.stdout)
 
     s3 = public_store.client()
     listing = list_bucket(s3, "cdn", "site/")
@@ -140,26 +139,31 @@ def test_corpus_deploy_every_key_right_then_verified_through_the_cdn_and_a_redep
     assert list_bucket(s3, "cdn", "site/") == listing  # not one object rewritten
 
 
-def test_verify_url_names_a_key_corrupted_behind_the_cdn(public_store: Rclone, cdn: ProxyNginx,
-                                                         corpus_site: Path) -> None:
-    r = hmr_deploy(corpus_site, public_store, "--verify-url", cdn.url)
+def test_verify_url_passes_through_the_cdn_and_names_a_key_corrupted_behind_it(
+        public_store: Rclone, cdn: ProxyNginx, small_site: Path) -> None:
+    base = f"{cdn.url}/small"
+    r = hmr_deploy(small_site, public_store, "--verify-url", base, prefix="small")
     assert r.returncode == 0, r.stderr
+    site = load_site(small_site)
+    holdable = len({o.key for o in site.objects} - shadowed_keys(o.key for o in site.objects))
+    assert f"verified {holdable} keys at {base}: all match the manifest" in r.stdout
+
     key = "api/model_references/v2/esrgan"
-    path = public_store.root / "cdn" / "site" / key
+    path = public_store.root / "cdn" / "small" / key
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # one flipped bit, same size: damage at rest that no listing size shows
     path.write_bytes(bytes(data))
     expected = hashlib.sha256(bytes(data)).hexdigest()
 
     # checked as it is now (a dry run changes nothing, so the damage stays for the CDN to serve)
-    r = hmr_deploy(corpus_site, public_store, "--dry-run", "--verify-url", cdn.url)
+    r = hmr_deploy(small_site, public_store, "--dry-run", "--verify-url", base, prefix="small")
     assert r.returncode == 1
     assert f"verify: {key}: sha256 {expected} differs from the manifest's" in r.stderr, r.stderr
-    assert re.search(rf"error: 1 of \d+ keys differ from the manifest at {re.escape(cdn.url)}", r.stderr)
+    assert re.search(rf"error: 1 of {holdable} keys differ from the manifest at {re.escape(base)}", r.stderr)
     assert r.stderr.count("\n") == 2  # the key's line, then the one-line error
     assert f"upload {key} (changed" in r.stdout  # the plan saw it too: rclone drops a modified file's metadata
 
     # a real deploy replaces the damaged object, and then the CDN serves the manifest's bytes again
-    r = hmr_deploy(corpus_site, public_store, "--verify-url", cdn.url)
+    r = hmr_deploy(small_site, public_store, "--verify-url", base, prefix="small")
     assert r.returncode == 0 and uploaded(r) == 1, r.stdout + r.stderr
-    assert path.read_bytes() == (corpus_site / (key + ".json")).read_bytes()
+    assert path.read_bytes() == (small_site / (key + ".json")).read_bytes()
