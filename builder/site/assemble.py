@@ -69,7 +69,7 @@ def complete_site(files: dict[str, bytes], cats: dict[str, CategoryData], data_d
         generation = prev_doc["generation"] + 1 if prev_doc else 1
         from builder.site.html import SiteConfig
 
-        config = SiteConfig.load()
+        config = SiteConfig.load(data_dir=data_dir)
         feed = change_feed(prev_site, previous_manifest, v2, files, generation,
                            lambda: generation_time(prev_doc, source_time_of(data_dir, git)),
                            git[0] if git else None, config.site_url, warnings)

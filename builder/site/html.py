@@ -51,20 +51,48 @@ class SiteConfig:
     site_url: str | None = None
 
     @classmethod
-    def load(cls, start: Path | None = None) -> SiteConfig:
+    def load(cls, start: Path | None = None, data_dir: Path | None = None) -> SiteConfig:
         """`[tool.hmr]` (`repository_url`, `repository_branch`, `repository_data_path`, `site_url`) of the
-        nearest pyproject.toml, overridden by HMR_REPOSITORY_URL, HMR_REPOSITORY_BRANCH, HMR_SITE_URL."""
+        nearest pyproject.toml, overridden by HMR_REPOSITORY_URL, HMR_REPOSITORY_BRANCH, HMR_SITE_URL.
+        Without a configured repository, a GitHub `origin` of the git checkout holding `data_dir` is used
+        (with the data folder's path in it)."""
         from builder.config import project_settings
 
         s = project_settings(start)
         repo = os.environ.get(REPOSITORY_ENV) or s.get("repository_url") or None
         site = os.environ.get(SITE_URL_ENV) or s.get("site_url") or None
+        data_path = str(s.get("repository_data_path") or "data").strip("/")
+        if not repo and data_dir is not None:
+            found = github_origin(data_dir)
+            if found is not None:
+                repo, data_path = found
         return cls(
             repository_url=str(repo).rstrip("/") if repo else None,
             branch=os.environ.get(BRANCH_ENV) or str(s.get("repository_branch") or "main"),
-            data_path=str(s.get("repository_data_path") or "data").strip("/"),
+            data_path=data_path,
             site_url=str(site) if site else None,
         )
+
+
+def github_origin(data_dir: Path) -> tuple[str, str] | None:
+    """(https URL of the GitHub repository, path of `data_dir` in it) from git, or None."""
+    import re
+    import subprocess
+
+    try:
+        prefix = subprocess.run(["git", "-C", str(data_dir), "rev-parse", "--show-prefix"], capture_output=True,
+                                text=True, timeout=30)
+        if prefix.returncode != 0:
+            return None
+        origin = subprocess.run(["git", "-C", str(data_dir), "config", "--get", "remote.origin.url"],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.fullmatch(r"(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+/[\w.-]+?)(?:\.git)?/?",
+                     origin.stdout.strip())
+    if origin.returncode != 0 or m is None:
+        return None
+    return f"https://github.com/{m.group(1)}", prefix.stdout.strip().strip("/")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -154,7 +182,7 @@ def row_context(category: str, key: str, rec: Mapping[str, Any]) -> dict[str, An
     return {
         "name": name,
         "href": href(model_page(category, key)[len(f"models/{category}/"):]),
-        "q": " ".join([key, str(name), *tags]).lower(),
+        "q": " ".join([key, *([str(name)] if name != key else []), *tags]).lower(),
         "baseline": baseline,
         "style": style,
         "nsfw": rec.get("nsfw") is True,
@@ -356,7 +384,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
             inputs = b"\0".join([c.name.encode(), key.encode(), source.encode(), conf, orjson.dumps(rec)])
             out[model_page(c.name, key)] = r.render("model.html", inputs, model)
         t = times.get(c.name)
-        updated = (datetime.fromtimestamp(t.last_updated, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        updated = (datetime.fromtimestamp(t.last_updated, UTC).strftime("%Y-%m-%d")
                    if t is not None and t.last_updated else "")
         summary.append({"name": c.name, "count": len(recs), "nsfw": nsfw, "updated": updated, "v1": has_v1})
     home = {
