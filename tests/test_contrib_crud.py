@@ -21,8 +21,9 @@ URL = "https://huggingface.co/example/new-model/resolve/main/new-model.safetenso
 
 
 def build(data: Path, site: Path) -> None:
-    r = run_hmr("build", "--data", str(data), "--out", str(site))
-    assert r.returncode == 0, r.stderr
+    from builder.site.build import build as run_build
+
+    run_build(data, site)
 
 
 def compiled(data: Path) -> dict[str, bytes]:
