@@ -314,6 +314,15 @@ class ReplicaClient:
                 self._refresh(stale, force)
 
     def _refresh(self, names: list[str], force: bool) -> None:
+        if not force:
+            # Lock-free first: copies another process confirmed within the TTL are adopted without
+            # waiting for the lock (content-addressed copies make this safe), so readers of a warm cache
+            # never queue behind a refresh that is waiting on the network.
+            state = self._cache.read_state()
+            now = time.time()
+            names = [n for n in names if not self._adopt_fresh(n, state, now)]
+            if not names:
+                return
         from filelock import Timeout
 
         before = (self._http.requests, self._http.body_bytes)
@@ -358,15 +367,10 @@ class ReplicaClient:
                 self._last_good(name, state, now, ["offline: reading the cache only"], write=False)
 
     def _resolve(self, name: str, state: dict[str, Any], rnd: _Round) -> None:
-        kind, cat = name.split("/", 1)
         now = rnd.now
-        served = state["served"].get(name)
         # 1. another process (or this one) produced a fresh copy within the TTL: adopt it, no request
-        # (freshness is judged with this client's TTL, from when the copy was last confirmed)
-        ttl = self.config.cache_ttl_seconds
-        if not rnd.force and served and served.get("source") and served.get("fresh_from", 0) + ttl > now:
-            if self._adopt(name, state, served, served["fresh_from"] + ttl):
-                return
+        if not rnd.force and self._adopt_fresh(name, state, now):
+            return
         errors: list[str] = []
         previous = self._previous_count(name, state)
         # 2. the CDN, then the mirrors
@@ -618,6 +622,14 @@ class ReplicaClient:
         self._reasons[name] = errors
         if write:
             state["served"][name] = {"source": None, "at": now, "fresh_from": 0, "reason": reason}
+        return False
+
+    def _adopt_fresh(self, name: str, state: dict[str, Any], now: float) -> bool:
+        # freshness is judged with this client's TTL, from when the copy was last confirmed
+        served = state["served"].get(name)
+        ttl = self.config.cache_ttl_seconds
+        if served and served.get("source") and served.get("fresh_from", 0) + ttl > now:
+            return self._adopt(name, state, served, served["fresh_from"] + ttl)
         return False
 
     def _adopt(self, name: str, state: dict[str, Any], served: dict[str, Any] | None, valid_until: float) -> bool:
