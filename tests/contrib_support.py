@@ -117,7 +117,7 @@ class FakeGitHub:
         if rest == "/issues" and method == "POST":
             n = self._id()
             self.issues[n] = {"title": body["title"], "body": body.get("body", ""), "state": "open",
-                              "labels": [{"name": x} for x in body.get("labels", [])], "pull_request": None}
+                              "labels": [{"name": x} for x in body.get("labels", [])]}
             return 201, self._issue_json(n)
         m = re.fullmatch(r"/issues/(\d+)", rest)
         if m and int(m.group(1)) in self.issues:

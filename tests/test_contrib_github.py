@@ -90,14 +90,14 @@ def test_failure_issue_is_opened_once_updated_and_closed(fake: FakeGitHub) -> No
            "--body", "run 1 failed")
     assert r.exit_code == 0, r.stderr
     assert r.stdout.startswith("opened #")
-    (number,) = [n for n, i in fake.issues.items() if i["pull_request"] is None]
+    (number,) = [n for n, i in fake.issues.items() if "pull_request" not in i]
     assert fake.issues[number]["body"] == "<!-- hmr:publish-failed -->\nrun 1 failed"
     assert fake.issues[number]["labels"] == [{"name": "publishing"}]
 
     r = gh(fake, "issue-open", "--marker", "publish-failed", "--title", "Publishing failed", "--body-file", "-",
            stdin="run 2 failed")
     assert r.stdout.startswith(f"updated #{number}")
-    assert [n for n, i in fake.issues.items() if i["pull_request"] is None] == [number]
+    assert [n for n, i in fake.issues.items() if "pull_request" not in i] == [number]
     assert fake.issues[number]["body"].endswith("run 2 failed")
 
     r = gh(fake, "issue-close", "--marker", "publish-failed", "--comment", "published again")

@@ -147,7 +147,15 @@ def _read_settings(data_dir: Path, cat: Category) -> tuple[str | None, dict]:
     path = data_dir / cat.name / SETTINGS_FILE
     if not path.exists():
         return None, {}
-    text, data = _read_record(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = parse_file(path, text)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise EditRefused(f"{path}: unreadable ({' '.join(str(e).split())})") from None
+    if data is None:  # an empty settings file
+        data = {}
+    if not isinstance(data, dict):
+        raise EditRefused(f"{path}: not a mapping")
     return text, data
 
 

@@ -142,9 +142,21 @@ def snapshot_of_ref(ref: str, repo: Path, data_dir: Path) -> Snapshot:
             tar_path = Path(tmp) / "data.tar"
             tar_path.write_bytes(archive.stdout)
             with tarfile.open(tar_path) as tf:
-                tf.extractall(src, filter="data")  # refuses links and paths leaving `src`
+                _extract(tf, src)
         (src / rel).mkdir(parents=True, exist_ok=True)  # a commit from before data/ existed: nothing
         return snapshot_of_data(src / rel, f"{ref} ({sha[:12]})", cache_of=data_dir if data_dir.is_dir() else None)
+
+
+def _extract(tf: tarfile.TarFile, dest: Path) -> None:
+    """Extract regular files and folders only, never outside `dest` (the "data" filter where Python has it)."""
+    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+        tf.extractall(dest, filter="data")
+        return
+    for m in tf.getmembers():
+        parts = Path(m.name).parts
+        if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in parts:
+            raise HmrError(f"git archive holds an unexpected entry {m.name!r}")
+    tf.extractall(dest)  # noqa: S202 - members checked above
 
 
 def resolve(spec: str, repo: Path | None = None, data_dir: Path = Path("data")) -> Snapshot:

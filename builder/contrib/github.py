@@ -69,7 +69,8 @@ def upsert_comment(gh: Any, repo: str, number: int, body: str, name: str) -> Out
 def _own_open_issues(gh: Any, repo: str, name: str) -> list[Any]:
     out = []
     for issue in gh.get_repo(repo).get_issues(state="open"):
-        if issue.pull_request is None and marker(name) in (issue.body or ""):
+        # the marker first: reading `pull_request`, absent on plain issues, costs PyGithub a request
+        if marker(name) in (issue.body or "") and issue.pull_request is None:
             out.append(issue)
     return out
 
