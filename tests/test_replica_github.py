@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 from builder.categories import LEGACY
@@ -112,3 +113,16 @@ def test_broken_github_answers_are_refused(github: FaultServer, tmp_path: Path) 
     body = (tmp_path / "horde_model_reference/replica/github/v2/image_generation."
             f"{state['github']['v2/image_generation']['sha256'][:16]}.json").read_bytes()
     assert hashlib.sha256(body).hexdigest() == state["github"]["v2/image_generation"]["sha256"]
+
+
+def test_hanging_github_costs_one_timeout_per_refresh(github: FaultServer, tmp_path: Path) -> None:
+    for path in github_files():
+        github.faults[path] = "hang"
+    client = make(tmp_path, github.base, timeout=0.5, breaker_cooldown=0)
+    t = time.monotonic()
+    refs = client.get_all_model_references_or_none()
+    assert time.monotonic() - t < 2.5
+    assert len(github.log) == 1  # the first legacy file timed out: the others were not tried
+    assert all(v is None for v in refs.values())
+    reason = client.source_info()["categories"]["text_generation"]["fallback_reason"]
+    assert "not retried in this refresh" in reason and "connection failed" in reason

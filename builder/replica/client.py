@@ -395,7 +395,8 @@ class ReplicaClient:
                 return
             except SourceFailed as e:
                 errors.append(f"github: {e.reason}")
-                if e.transport:
+                if e.transport:  # as for the CDN: one timeout per refresh, not one per category
+                    rnd.manifests[self.config.github_raw_url] = e
                     self._source_failed(self.config.github_raw_url, "github", state, e, rnd)
         # 4. the last good copy on disk
         rnd.errors += [f"{name}: {e}" for e in errors]
@@ -539,6 +540,9 @@ class ReplicaClient:
         repo = cfg.text_github_repo if cat.legacy_kind == "text" else cfg.image_github_repo
         url = repo.raw_url(cfg.github_raw_url, file)
         st = state["sources"].setdefault(cfg.github_raw_url, {"kind": "github"})
+        done = rnd.manifests.get(cfg.github_raw_url)
+        if isinstance(done, SourceFailed):
+            raise SourceFailed(f"{done.reason} (not retried in this refresh)")
         if st.get("breaker_until", 0) > now:
             left = st["breaker_until"] - now
             raise SourceFailed(f"skipped: circuit open for {left:.1f}s more after: {st.get('last_error')}")
