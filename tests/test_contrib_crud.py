@@ -230,7 +230,7 @@ def test_rename_nested_text_model(data_copy: Path) -> None:
     assert "renamed-org/sub/renamed-model" in csv and f"\r\n{old}," not in csv
 
 
-def test_remove_deletes_it_everywhere(data_copy: Path) -> None:
+def test_remove_deletes_it_everywhere(data_copy: Path, tmp_path: Path) -> None:
     assert run_hmr("model", "rename", "image_generation", "Deliberate", "Deliberate X",
                    "--data", str(data_copy)).returncode == 0
     r = run_hmr("model", "remove", "image_generation", "Deliberate X", "--data", str(data_copy))
@@ -238,11 +238,14 @@ def test_remove_deletes_it_everywhere(data_copy: Path) -> None:
     assert not list((data_copy / "image_generation").glob("Deliberate X.*"))
     s = settings(data_copy)
     assert "Deliberate X" not in s["order"] and "renames" not in s
-    site = compiled(data_copy)
+    out = tmp_path / "site"
+    build(data_copy, out)
+    site = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     for doc in (v1(site), v2(site)):
         assert "Deliberate X" not in doc and "Deliberate" not in doc
-    assert not [k for k in site if "Deliberate X" in k]
-    assert b"Deliberate X" not in site["legacy/stable_diffusion.json"]
+    # no per-model JSON, HTML page, search-index row, legacy record or rename left
+    assert not [k for k in site if k.rsplit("/", 1)[-1].rsplit(".", 1)[0] in ("Deliberate", "Deliberate X")]
+    assert not [k for k, b in site.items() if b"Deliberate X" in b and not k.startswith("api/model_references/v2/chang")]
     assert json.loads(site[f"{V2}/renames.json"]) == {}
 
 
