@@ -23,19 +23,25 @@ from typing import Any
 BACKEND_PREFIXES = ("aphrodite/", "koboldcpp/")
 SEPARATORS = "-_ ."
 
-_LEADING_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?[-_]")
-# Sizes (12B, 1.5B, 350M, 4B1, then 8x7B) must not touch letters; the plain form is searched first, so
-# in `8x22B` it finds `2B` (the existing library's groups depend on that: `Mixtral-8x22B` -> `Mixtral-8x2`).
-_SIZES = (re.compile(r"(?<![a-z])\d+\.?\d*[bmk]\d*(?![a-z])", re.I),
-          re.compile(r"(?<![a-z])\d+x\d+[bmk](?![a-z])", re.I))
-# the other tokens are whole words: `_` is a word character, so `lzlv_70b_fp16_hf` keeps its `fp16`
-_VERSION = re.compile(r"\bv\d+(?:\.\d+)*\b", re.I)
-_QUANT = re.compile(r"\b(?:q\d(?:_k)?(?:_[a-z0-9]+)?|gguf|ggml|gptq|awq|exl2|fp16|fp32|int8|int4)\b", re.I)
-_VARIANT = re.compile(r"\b(?:instruct|chat|code|base|uncensored|finetune|ft|thinking|reasoning|turbo|preview|"
-                      r"latest)\b", re.I)
-_DATE = re.compile(r"\b(?:[01]\d-\d{4}|\d{4}-[01]\d|\d{4})\b")
-# a separator doubled by a removal (`MN--Starcannon`); mixed pairs such as `_-` stay as they are
-_SEP_RUN = re.compile(r"([-_ .])\1+")
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern, tuple, re.Pattern]:
+    """(leading version, (kind, patterns) per token kind in removal order, doubled separator), compiled
+    on first use: a build that finds the groups in its memo never pays for compiling them."""
+    # Sizes (12B, 1.5B, 350M, 4B1, then 8x7B) must not touch letters; the plain form is searched first,
+    # so in `8x22B` it finds `2B` (the existing library's groups depend on it: `Mixtral-8x22B` -> `Mixtral-8x2`).
+    sizes = (re.compile(r"(?<![a-z])\d+\.?\d*[bmk]\d*(?![a-z])", re.I),
+             re.compile(r"(?<![a-z])\d+x\d+[bmk](?![a-z])", re.I))
+    # the other tokens are whole words: `_` is a word character, so `lzlv_70b_fp16_hf` keeps its `fp16`
+    version = re.compile(r"\bv\d+(?:\.\d+)*\b", re.I)
+    quant = re.compile(r"\b(?:q\d(?:_k)?(?:_[a-z0-9]+)?|gguf|ggml|gptq|awq|exl2|fp16|fp32|int8|int4)\b", re.I)
+    variant = re.compile(r"\b(?:instruct|chat|code|base|uncensored|finetune|ft|thinking|reasoning|turbo|preview|"
+                         r"latest)\b", re.I)
+    date = re.compile(r"\b(?:[01]\d-\d{4}|\d{4}-[01]\d|\d{4})\b")
+    tokens = (("size", sizes), ("version", (version,)), ("quant", (quant,)), ("variant", (variant,)),
+              ("date", (date,)))
+    # a separator doubled by a removal (`MN--Starcannon`); mixed pairs such as `_-` stay as they are
+    return re.compile(r"^\d+\.\d+(?:\.\d+)?[-_]"), tokens, re.compile(r"([-_ .])\1+")
 
 
 @dataclass(frozen=True)
@@ -69,23 +75,20 @@ def _split_author(name: str) -> tuple[str | None, str]:
     return None, short
 
 
-_TOKENS = (("size", _SIZES), ("version", (_VERSION,)), ("quant", (_QUANT,)), ("variant", (_VARIANT,)),
-           ("date", (_DATE,)))
-
-
 @functools.cache
 def _strip_tokens(short: str) -> tuple[str, tuple[tuple[str, int, str], ...]]:
     """(base, the removed tokens as (kind, position in `short`, text)) of a name without its prefixes."""
-    rest = _LEADING_VERSION.sub("", short, count=1)
+    leading, tokens, doubled = _patterns()
+    rest = leading.sub("", short, count=1)
     found = []
-    for kind, rxs in _TOKENS:
+    for kind, rxs in tokens:
         for rx in rxs:
             m = rx.search(rest)
             if m:
                 found.append((kind, short.find(m.group(0)), m.group(0)))
                 rest = rest[: m.start()] + rest[m.end():]
                 break
-    return _SEP_RUN.sub(r"\1", rest).strip(SEPARATORS), tuple(found)
+    return doubled.sub(r"\1", rest).strip(SEPARATORS), tuple(found)
 
 
 def base_name(name: str) -> str:

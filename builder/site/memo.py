@@ -50,3 +50,43 @@ def memoized(name: str, inputs: Iterable[bytes], make: Callable[[], bytes], modu
     except OSError:
         pass  # a memo that cannot be written only costs time
     return value
+
+
+def pack(files: dict[str, bytes]) -> bytes:
+    """Many files as one blob: a JSON header line of [path, length] pairs, then the contents."""
+    import orjson
+
+    return orjson.dumps([[k, len(v)] for k, v in files.items()]) + b"\n" + b"".join(files.values())
+
+
+def unpack(blob: bytes) -> dict[str, bytes]:
+    import orjson
+
+    cut = blob.index(b"\n")
+    out: dict[str, bytes] = {}
+    at = cut + 1
+    view = memoryview(blob)
+    for path, length in orjson.loads(blob[:cut]):
+        out[path] = bytes(view[at: at + length])
+        at += length
+    if at != len(blob):
+        raise ValueError("packed files do not add up")
+    return out
+
+
+def memoized_files(name: str, inputs: Iterable[bytes], make: Callable[[], dict[str, bytes]],
+                   modules: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """`memoized` for a dict of files (path -> bytes)."""
+    made: list[dict[str, bytes]] = []
+
+    def build() -> bytes:
+        made.append(make())
+        return pack(made[0])
+
+    blob = memoized(name, inputs, build, modules)
+    if made:
+        return made[0]
+    try:
+        return unpack(blob)
+    except (ValueError, TypeError):
+        return make()  # a damaged memo only costs time

@@ -28,7 +28,7 @@ HEARTBEAT = {"status": "ok", "ai_horde": {"degraded": False, "consecutive_failur
 REPLICATE_MODE = {"replicate_mode": "REPLICA", "canonical_format": "v2", "writable": False}
 
 
-def v2_record(cat: Category, rec: Record) -> dict[str, Any]:
+def v2_record(cat: Category, rec: Record, group: str | None = None) -> dict[str, Any]:
     """The v2 record as existing clients read it: derived fields filled in, the legacy block left out."""
     data = rec.v2
     out: dict[str, Any] = {"record_type": cat.name, "name": data["name"]}
@@ -44,7 +44,8 @@ def v2_record(cat: Category, rec: Record) -> dict[str, Any]:
         if f == "parameters":
             value = data.get("parameters", data.get("parameters_count"))
         elif f == "text_model_group" and data.get(f) is None:
-            value = base_name(rec.key)  # as the existing library's converter groups the record keys
+            # as the existing library's converter groups the record keys
+            value = group if group is not None else base_name(rec.key)
         else:
             value = data.get(f)
         if value is not None:
@@ -52,8 +53,18 @@ def v2_record(cat: Category, rec: Record) -> dict[str, Any]:
     return out
 
 
+def text_groups(keys: list[str]) -> dict[str, str]:
+    """key -> text_model_group, remembered across builds of the same keys (the rules are ~50 us a name)."""
+    from builder.site.memo import memoized
+
+    raw = memoized("text_groups", ["\n".join(keys).encode()],
+                   lambda: orjson.dumps({k: base_name(k) for k in keys}), ("builder.legacy.textgroups",))
+    return orjson.loads(raw)
+
+
 def v2_category(cd: CategoryData) -> dict[str, dict]:
-    return {key: v2_record(cd.category, rec) for key, rec in cd.records.items()}
+    groups = text_groups(list(cd.records)) if "text_model_group" in cd.category.v2_fields and cd.records else {}
+    return {key: v2_record(cd.category, rec, groups.get(key)) for key, rec in cd.records.items()}
 
 
 def legacy_records(cd: CategoryData) -> dict[str, dict]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,10 +59,21 @@ def _parallel(fn: Callable[[list], None], items: list, workers: int = WORKERS) -
         fn(items)
         return
     # interleaved slices spread each folder's files (and so its directory lock) over the workers
-    slices = [items[i::workers] for i in range(workers)]
-    with ThreadPoolExecutor(workers) as pool:
-        for f in [pool.submit(fn, sl) for sl in slices]:
-            f.result()
+    errors: list[BaseException] = []
+
+    def run(sl: list) -> None:
+        try:
+            fn(sl)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(items[i::workers],)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _lay_out(new: str, out: str, files: dict[str, bytes], changed: set[str]) -> None:
