@@ -94,6 +94,7 @@ def test_change_feed_lists_exactly_the_changed_models(two_data_sets: tuple[Path,
     assert e["built_at"] == manifest["built_at"] and e["source_commit"] == manifest["source_commit"]
     # changed models in category order, fields in record order
     assert {k: e[k] for k in ("added", "removed", "changed")} == EXPECTED
+    assert_valid(json.loads((site / CHANGES_FILE).read_bytes()), "changes")
     # the Atom feed says the same
     feed = ET.fromstring((site / ATOM_FILE).read_bytes())
     assert feed.findtext(f"{ATOM}title") and feed.findtext(f"{ATOM}updated") == e["built_at"]
@@ -191,6 +192,7 @@ def test_two_real_data_sets_from_the_corpus_history(tmp_path: Path) -> None:
     assert e["added"] and e["removed"] and e["changed"]
     for c in e["changed"]:
         assert c["fields"] == field_changes(before[c["key"]], after[c["key"]]) and c["fields"]
+    assert_valid(json.loads((sites[1] / CHANGES_FILE).read_bytes()), "changes")
 
 
 def test_field_changes_are_json_exact() -> None:
@@ -207,9 +209,17 @@ def test_field_changes_are_json_exact() -> None:
 # index.json, schemas, signature
 
 
+def assert_valid(doc: object, schema: str) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(json.loads((ROOT / "schemas" / f"{schema}.schema.json").read_bytes()))
+    assert not [e.message for e in validator.iter_errors(doc)]
+
+
 def test_index_has_one_row_per_model(site_dir: Path) -> None:
     doc = json.loads((site_dir / V2 / "index.json").read_bytes())
     assert doc["schema_version"] == 1
+    assert_valid(doc, "index")
     rows = doc["models"]
     expected = [(c.name, k) for c in CATEGORIES
                 for k in json.loads((site_dir / V2 / f"{c.name}.json").read_bytes())]
