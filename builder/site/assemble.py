@@ -60,18 +60,21 @@ def complete_site(files: dict[str, bytes], cats: dict[str, CategoryData], data_d
         except ValueError:
             prev_doc = None  # make_manifest reports it
 
-        times = category_times(data_dir, cats)
+        newest_seen: list[float] = []
+        times = category_times(data_dir, cats, newest_seen)
         files.update(metadata_files(cats, times))
         v2 = {c.name: orjson.loads(files[f"{V2}/{c.name}.json"]) for c in CATEGORIES if f"{V2}/{c.name}.json" in files}
         files.update(catalog_files(v2, files))
 
         git = source_commit(data_dir)
+        # outside git the source's time is the newest mtime in data/: the metadata walk found it already
+        source_time = (lambda: newest_seen[0]) if git is None and newest_seen else source_time_of(data_dir, git)
         generation = prev_doc["generation"] + 1 if prev_doc else 1
         from builder.site.html import SiteConfig
 
         config = SiteConfig.load(data_dir=data_dir)
         feed = change_feed(prev_site, previous_manifest, v2, files, generation,
-                           lambda: generation_time(prev_doc, source_time_of(data_dir, git)),
+                           lambda: generation_time(prev_doc, source_time),
                            git[0] if git else None, config.site_url, warnings)
         files.update(feed.files)
     finally:
@@ -81,7 +84,7 @@ def complete_site(files: dict[str, bytes], cats: dict[str, CategoryData], data_d
         from builder.site.html import html_files
 
         files.update(html_files(cats, v2, data_dir, times, feed.history, config))
-    warnings += add_manifest(files, data_dir, out_dir, previous_manifest, git=git)
+    warnings += add_manifest(files, data_dir, out_dir, previous_manifest, git=git, source_time=source_time)
     if key is not None:
         from builder.signing import sign
 

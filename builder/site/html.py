@@ -79,6 +79,10 @@ def github_origin(data_dir: Path) -> tuple[str, str] | None:
     import re
     import subprocess
 
+    from builder.site.manifest import maybe_in_git
+
+    if not maybe_in_git(data_dir):
+        return None
     try:
         prefix = subprocess.run(["git", "-C", str(data_dir), "rev-parse", "--show-prefix"], capture_output=True,
                                 text=True, timeout=30)

@@ -56,8 +56,25 @@ def manifest_entries(files: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
     return dict(sorted(entries.items()))
 
 
+def maybe_in_git(path: Path) -> bool:
+    """False when `path` is certainly outside any git work tree (no `.git` in it or above it, and no
+    GIT_DIR): then asking git, a process start each time (~5-50 ms), can be skipped."""
+    if os.environ.get("GIT_DIR") or os.environ.get("GIT_WORK_TREE"):
+        return True
+    p = os.path.abspath(path)
+    while True:
+        if os.path.exists(os.path.join(p, ".git")):
+            return True
+        parent = os.path.dirname(p)
+        if parent == p:
+            return False
+        p = parent
+
+
 def source_commit(data_dir: Path) -> tuple[str, int] | None:
     """(HEAD, its commit time) of the git repository holding `data_dir`, or None outside git."""
+    if not maybe_in_git(data_dir):
+        return None
     try:
         r = subprocess.run(["git", "-C", str(data_dir), "show", "-s", "--format=%H %ct", "HEAD"],
                            capture_output=True, text=True, timeout=30)
@@ -197,15 +214,17 @@ _UNSET: Any = object()
 
 
 def add_manifest(files: dict[str, bytes], data_dir: Path, out_dir: Path,
-                 previous: bytes | None = None, git: tuple[str, int] | None = _UNSET) -> list[Problem]:
+                 previous: bytes | None = None, git: tuple[str, int] | None = _UNSET,
+                 source_time: Callable[[], float | None] | None = None) -> list[Problem]:
     """Add the manifest to `files` in place. `previous` defaults to the manifest already in `out_dir`
     (pass the deployed one to keep the generation monotonic across fresh CI checkouts); `git` is
-    `source_commit(data_dir)` when the caller already asked for it."""
+    `source_commit(data_dir)` and `source_time` `source_time_of(data_dir, git)` when the caller
+    already has them."""
     if previous is None:
         previous = read_previous(out_dir)
     if git is _UNSET:
         git = source_commit(data_dir)
     commit = git[0] if git is not None else None
-    content, warnings = make_manifest(files, previous, commit, source_time_of(data_dir, git))
+    content, warnings = make_manifest(files, previous, commit, source_time or source_time_of(data_dir, git))
     files[MANIFEST_FILE] = content
     return warnings

@@ -45,6 +45,10 @@ class CategoryTimes:
 
 def git_times(data_dir: Path) -> dict[str, CategoryTimes] | None:
     """Per category folder, the newest and oldest commit time touching it; None outside git (or untracked)."""
+    from builder.site.manifest import maybe_in_git
+
+    if not maybe_in_git(data_dir):
+        return None
     try:
         r = subprocess.run(
             ["git", "-C", str(data_dir), "log", "--format=%x01%ct", "--name-only", "--no-renames", "--relative",
@@ -74,26 +78,47 @@ def git_times(data_dir: Path) -> dict[str, CategoryTimes] | None:
     return {c: CategoryTimes(newest[c], oldest[c]) for c in newest}
 
 
-def mtime_times(folder: Path) -> CategoryTimes:
+def mtime_times(folder: Path) -> tuple[CategoryTimes, float | None]:
+    """(newest and oldest file mtime, newest mtime of any file or folder) under `folder`: a deletion
+    shows only in its folder's time, which the manifest counts and the category's files cannot."""
     newest: float | None = None
     oldest: float | None = None
-    for dirpath, _dirs, names in os.walk(folder):
-        for n in names:
+    newest_any: float | None = None
+    stack = [str(folder)]
+    while stack:
+        top = stack.pop()
+        try:
+            m = os.stat(top).st_mtime
+            entries = list(os.scandir(top))
+        except OSError:
+            continue
+        newest_any = m if newest_any is None or m > newest_any else newest_any
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+                continue
             try:
-                m = os.stat(os.path.join(dirpath, n), follow_symlinks=False).st_mtime
+                m = e.stat(follow_symlinks=False).st_mtime
             except OSError:
                 continue
             newest = m if newest is None or m > newest else newest
             oldest = m if oldest is None or m < oldest else oldest
-    return CategoryTimes(None if newest is None else int(newest), None if oldest is None else int(oldest))
+    if newest is not None and (newest_any is None or newest > newest_any):
+        newest_any = newest
+    return CategoryTimes(None if newest is None else int(newest), None if oldest is None else int(oldest)), newest_any
 
 
-def category_times(data_dir: Path, cats: Mapping[str, CategoryData]) -> dict[str, CategoryTimes]:
-    """Every category's (last_updated, initialization_time), per the rules in the module docstring."""
+def category_times(data_dir: Path, cats: Mapping[str, CategoryData],
+                   newest_seen: list[float] | None = None) -> dict[str, CategoryTimes]:
+    """Every category's (last_updated, initialization_time), per the rules in the module docstring.
+
+    When the category folders' mtimes are walked, the newest mtime of anything under `data_dir` is
+    appended to `newest_seen` (the manifest's source time outside git: one walk serves both)."""
     found = git_times(data_dir)
     if found is None:
         found = {}
         epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        newest_any: float | None = None
         for c in CATEGORIES:
             folder = data_dir / c.name
             if not folder.is_dir():
@@ -103,7 +128,18 @@ def category_times(data_dir: Path, cats: Mapping[str, CategoryData]) -> dict[str
                 t = int(epoch) if epoch.isdigit() else 0
                 found[c.name] = CategoryTimes(t, t)
             else:
-                found[c.name] = mtime_times(folder)
+                found[c.name], m = mtime_times(folder)
+                if m is not None and (newest_any is None or m > newest_any):
+                    newest_any = m
+        if newest_seen is not None and not epoch:
+            try:  # the data folder itself and what lies directly in it
+                for p in (data_dir, *data_dir.iterdir()):
+                    m = p.stat().st_mtime
+                    newest_any = m if newest_any is None or m > newest_any else newest_any
+            except OSError:
+                pass
+            if newest_any is not None:
+                newest_seen.append(newest_any)
     known = [t.initialization_time for t in found.values() if t.initialization_time is not None]
     floor = min(known) if known else 0
     out: dict[str, CategoryTimes] = {}
