@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,21 @@ def test_offline_reads_only_the_cache(nginx: Nginx, site_dir: Path, tmp_path: Pa
     assert offline.get_model_reference_or_none("text_generation") is None  # never fetched by the parent
     assert offline.source_info()["this_process"]["requests"] == 0
     assert offline.source_info()["offline"] is True
+
+
+def test_a_stuck_refresh_elsewhere_does_not_block_readers(nginx: Nginx, site_dir: Path, tmp_path: Path) -> None:
+    from builder.replica.cache import DiskCache
+
+    settings = dict(env={}, primary_api_url=api(nginx), cache_home=tmp_path, enable_github_fallback=False,
+                    cache_ttl_seconds=0, lock_timeout=0.3)
+    good = thaw(ReplicaClient(**settings).get_model_reference("image_generation"))
+    with DiskCache(ReplicaClient(**settings).config.cache_dir, 5).lock():  # another process, stuck mid-refresh
+        t = time.monotonic()
+        client = ReplicaClient(**settings)
+        records = client.get_model_reference("image_generation")
+        assert time.monotonic() - t < 2
+    assert thaw(records) == good
+    assert client.source_info()["this_process"]["requests"] == 0
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from builder.categories import BY_NAME, CATEGORIES, NAMES, Category
-from builder.replica.cache import DiskCache
+from builder.replica.cache import DiskCache, LockTimeout
 from builder.replica.config import ReplicaConfig
 from builder.replica.convert import legacy_source_file, v2_from_legacy
 from builder.replica.errors import ModelNotFound, SourceFailed, SourceUnavailable
@@ -323,8 +323,6 @@ class ReplicaClient:
             names = [n for n in names if not self._adopt_fresh(n, state, now)]
             if not names:
                 return
-        from filelock import Timeout
-
         before = (self._http.requests, self._http.body_bytes)
         try:
             with self._cache.lock():
@@ -342,7 +340,7 @@ class ReplicaClient:
                 if rnd.dirty:
                     self._cache.write_state(state)
                     self._cache.prune(state)
-        except Timeout:
+        except LockTimeout:
             # Another process has held the cache longer than lock_timeout (its refresh is stuck on slow
             # sources). Serve what the cache holds now rather than wait: copies are verified on read.
             state = self._cache.read_state()
