@@ -434,7 +434,8 @@ def _text_changes(m: ModelChange) -> list[str]:
 
 
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("`", "'")
+    # GFM splits table cells at "|" even inside code spans, so escape it; a backtick would end the span
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
 
 
 def _code(text: str) -> str:
