@@ -205,6 +205,19 @@ def test_a_stuck_refresh_elsewhere_does_not_block_readers(nginx: Nginx, site_dir
     assert client.source_info()["this_process"]["requests"] == 0
 
 
+def test_unwritable_cache_folder_keeps_working_in_memory(nginx: Nginx, site_dir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    client = ReplicaClient(env={}, primary_api_url=api(nginx), cache_home=blocker, enable_github_fallback=False,
+                           cache_ttl_seconds=0)
+    assert thaw(client.get_model_reference("image_generation")) == site_v2(site_dir, "image_generation")
+    client.get_model_reference("image_generation")  # TTL 0: checks again, conditionally, from memory state
+    info = client.source_info()
+    assert "not writable" in info["cache_error"]
+    assert info["sources"][api(nginx)]["last_status"] == 304
+    assert info["categories"]["image_generation"]["source"] == "cdn"
+
+
 # ---------------------------------------------------------------------------------------------------
 # the CLI
 

@@ -100,14 +100,38 @@ class _PortableLock:
         self._lock.release()
 
 
+class _NoLock:
+    def __enter__(self) -> _NoLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 class DiskCache:
+    """The folder, or, when it cannot be written (read-only filesystem, a file in the way, a full disk),
+    memory: the client keeps working for this process and `error` says why nothing is persisted."""
+
     def __init__(self, root: Path, lock_timeout: float):
         self.root = Path(root)
         self.lock_timeout = lock_timeout
+        self.error: str | None = None
+        self._memory: dict[str, bytes] = {}
 
-    def lock(self) -> _PosixLock | _PortableLock:
+    def _failed(self, e: OSError) -> None:
+        if self.error is None:
+            self.error = f"cache folder not writable, kept in memory only: {e.strerror or e} ({e.filename or self.root})"
+
+    def lock(self) -> _PosixLock | _PortableLock | _NoLock:
         """The inter-process lock (a context manager); raises LockTimeout after `lock_timeout`."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.error is None:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644))
+            except OSError as e:
+                self._failed(e)
+        if self.error is not None:
+            return _NoLock()  # nothing is shared on disk: there is nothing to lock
         cls = _PortableLock if sys.platform == "win32" else _PosixLock
         return cls(self.root / ".lock", self.lock_timeout)
 
@@ -116,7 +140,8 @@ class DiskCache:
     def read_state(self) -> dict[str, Any]:
         """The state document; an empty one when absent or unreadable (then nothing on disk is trusted)."""
         try:
-            doc = orjson.loads((self.root / STATE_FILE).read_bytes())
+            raw = self._memory.get(STATE_FILE) or (self.root / STATE_FILE).read_bytes()
+            doc = orjson.loads(raw)
         except (OSError, orjson.JSONDecodeError):
             return new_state()
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
@@ -125,14 +150,6 @@ class DiskCache:
             if not isinstance(doc.get(section), dict):
                 doc[section] = {}
         return doc
-
-    def state_stamp(self) -> tuple[int, int, int] | None:
-        """Identifies the current state.json (a rename gives a new inode), to skip re-reading it."""
-        try:
-            st = os.stat(self.root / STATE_FILE)
-        except OSError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def write_state(self, state: dict[str, Any]) -> None:
         self._write(STATE_FILE, orjson.dumps(state, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
@@ -161,6 +178,10 @@ class DiskCache:
         keep = {self.copy_name(slot, name, meta["sha256"])
                 for slot in ("site", "github") for name, meta in state[slot].items()
                 if isinstance(meta, dict) and isinstance(meta.get("sha256"), str)}
+        for rel in [r for r in self._memory if r.startswith(("site/v", "github/v")) and r not in keep]:
+            del self._memory[rel]
+        if self.error is not None:
+            return
         for slot in ("site", "github"):
             for kind in ("v2", "v1"):
                 d = self.root / slot / kind
@@ -179,16 +200,27 @@ class DiskCache:
     # -- plain files ----------------------------------------------------------------------------
 
     def read_file(self, rel: str, sha256: str) -> bytes | None:
-        try:
-            data = (self.root / rel).read_bytes()
-        except OSError:
-            return None
+        data = self._memory.get(rel)
+        if data is None:
+            try:
+                data = (self.root / rel).read_bytes()
+            except OSError:
+                return None
         return data if hashlib.sha256(data).hexdigest() == sha256 else None
 
     def write_file(self, rel: str, data: bytes) -> None:
         self._write(rel, data)
 
     def _write(self, name: str, data: bytes) -> None:
+        if self.error is None:
+            try:
+                self._write_file(name, data)
+                return
+            except OSError as e:
+                self._failed(e)
+        self._memory[name] = data
+
+    def _write_file(self, name: str, data: bytes) -> None:
         path = self.root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         # a unique name beside the target (same filesystem, so the rename is atomic); O_EXCL: never

@@ -198,6 +198,7 @@ class ReplicaClient:
 
         return {
             "cache_dir": str(cfg.cache_dir),
+            "cache_error": self._cache.error,
             "offline": cfg.offline,
             "config": {
                 "cdn": cfg.primary_api_url,
