@@ -230,22 +230,39 @@ def cli_env(nginx: Nginx, home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+class _Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def hmr_in_process(*args: str, env: dict[str, str]) -> _Result:
+    """The CLI in this process (the installed command is run once below, and by the C1 check)."""
+    from click.testing import CliRunner
+
+    from builder.cli import main
+
+    unset = {k: None for k in os.environ if k.upper().startswith("HORDE_MODEL_REFERENCE_")}
+    r = CliRunner().invoke(main, list(args), env={**unset, **env})
+    return _Result(r.exit_code, r.stdout, r.stderr)
+
+
 def test_cli_get_and_source_info(nginx: Nginx, site_dir: Path, tmp_path: Path) -> None:
     env = cli_env(nginx, tmp_path)
-    os.environ.pop("HORDE_MODEL_REFERENCE_OFFLINE", None)
-    r = run_hmr("get", "image_generation", env=env)
+    r = run_hmr("get", "image_generation", env=env)  # the real command, in its own process
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == site_v2(site_dir, "image_generation")
     assert r.stderr == ""  # from the CDN: nothing to note
-    r = run_hmr("get", "text_generation", "--model", "acrastt/Marx-3B-V3", env=env)
+    env = {k: v for k, v in env.items() if k.upper().startswith(("HORDE_MODEL_REFERENCE_", "AIWORKER_"))}
+    # the rest in this process, with the same arguments
+    r = hmr_in_process("get", "text_generation", "--model", "acrastt/Marx-3B-V3", env=env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == site_v2(site_dir, "text_generation")["acrastt/Marx-3B-V3"]
-    r = run_hmr("get", "image_generation", "--legacy", env=env)
+    r = hmr_in_process("get", "image_generation", "--legacy", env=env)
     assert r.returncode == 0 and r.stdout.encode() == (site_dir / "api/model_references/v1/image_generation.json"
                                                        ).read_bytes()
-    r = run_hmr("get", "clip", "--legacy", "--model", "ViT-L/14", env=env)
+    r = hmr_in_process("get", "clip", "--legacy", "--model", "ViT-L/14", env=env)
     assert r.returncode == 0 and json.loads(r.stdout)["name"] == "ViT-L/14"
-    r = run_hmr("source-info", env=env)
+    r = hmr_in_process("source-info", env=env)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["categories"]["image_generation"]["source"] == "cdn"
@@ -256,7 +273,7 @@ def test_cli_get_and_source_info(nginx: Nginx, site_dir: Path, tmp_path: Path) -
     # the CDN goes away: the cache answers, and stderr says so in one line
     dead_env = cli_env(nginx, tmp_path, HORDE_MODEL_REFERENCE_PRIMARY_API_URL=dead_url(),
                        HORDE_MODEL_REFERENCE_CACHE_TTL_SECONDS="0")
-    r = run_hmr("get", "image_generation", "--model", "stable_diffusion", env=dead_env)
+    r = hmr_in_process("get", "image_generation", "--model", "stable_diffusion", env=dead_env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["name"] == "stable_diffusion"
     assert r.stderr.startswith("note: served from cache") and "connection failed" in r.stderr
@@ -264,8 +281,8 @@ def test_cli_get_and_source_info(nginx: Nginx, site_dir: Path, tmp_path: Path) -
     # errors: one line, exit 1
     for args in (["get", "no_such_category"], ["get", "image_generation", "--model", "nope"],
                  ["get", "video_generation", "--legacy"]):
-        r = run_hmr(*args, env=env)
+        r = hmr_in_process(*args, env=env)
         assert r.returncode == 1 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, args
-    r = run_hmr("get", "image_generation", env=cli_env(nginx, tmp_path / "empty",
+    r = hmr_in_process("get", "image_generation", env=cli_env(nginx, tmp_path / "empty",
                                                         HORDE_MODEL_REFERENCE_PRIMARY_API_URL=dead_url()))
     assert r.returncode == 1 and "no source available" in r.stderr and "Traceback" not in r.stderr
