@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from builder.site.manifest import MANIFEST_FILE
-from tests.conftest import LEGACY_CURRENT
 from tests.publish_support import Rclone
 
 #: the model the one-change build edits (an image-repo utility model: esrgan.json)
@@ -42,38 +41,46 @@ def build_edited(corpus_data: Path, corpus_site: Path, base: Path, edits: list[t
     return site
 
 
-#: the legacy files of the small site: four image-repo utility files (9 models), so that the many
-#: first deploys of these tests stay cheap; the corpus site is deployed once, in full
-SMALL_FILES = ("esrgan.json", "gfpgan.json", "codeformer.json", "safety_checker.json")
+def _in_mini(rel: str) -> bool:
+    """The files of a mini site: the image-repo legacy files and everything of two categories."""
+    if rel.startswith("legacy/"):
+        return rel.endswith(".json") and rel not in ("legacy/db.json", "legacy/defaults.json",
+                                                     "legacy/generation_params.json")
+    return "/esrgan" in rel or "/gfpgan" in rel
+
+
+def make_mini_site(src: Path, dest: Path, previous: bytes | None) -> Path:
+    """A site holding a slice of the built site `src` (about 40 files: the image-repo legacy files and
+    every file of esrgan and gfpgan, per-model keys under their category keys included) with its own
+    manifest, continuing `previous`. A deploy publishes whatever a site folder's manifest and route
+    table say, so a slice tests the deploy as a whole build does, at a tenth of the requests (the
+    corpus build itself is deployed in full by test_publish_cdn.py)."""
+    from builder.site.manifest import make_manifest
+
+    files = {}
+    for p in sorted(src.rglob("*")):
+        rel = p.relative_to(src).as_posix()
+        if p.is_file() and _in_mini(rel):
+            files[rel] = p.read_bytes()
+    manifest, _warnings = make_manifest(files, previous, None, 1_750_000_000.0)
+    files[MANIFEST_FILE] = manifest
+    for rel, data in files.items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_bytes(data)
+    return dest
 
 
 @pytest.fixture(scope="session")
-def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from builder.legacy.importer import import_legacy
-
-    base = tmp_path_factory.mktemp("small")
-    (base / "legacy").mkdir()
-    for name in SMALL_FILES:
-        shutil.copyfile(LEGACY_CURRENT / name, base / "legacy" / name)
-    import_legacy(str(base / "legacy"), base / "data")
-    return base / "data"
+def mini_site(corpus_site: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generation 1: a slice of the corpus site."""
+    return make_mini_site(corpus_site, tmp_path_factory.mktemp("mini-site") / "site", None)
 
 
 @pytest.fixture(scope="session")
-def small_site(small_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Generation 1 of the small data set."""
-    from builder.site.build import build
-
-    site = tmp_path_factory.mktemp("small-site") / "site"
-    build(small_data, site)
-    return site
-
-
-@pytest.fixture(scope="session")
-def small_site_changed(small_data: Path, small_site: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Generation 2 of the small data set: one esrgan model's description changed."""
-    return build_edited(small_data, small_site, tmp_path_factory.mktemp("small-site-changed"),
-                        [(ESRGAN_MODEL, "Specialised anime upscaler, now described differently")])
+def mini_site_changed(mini_site: Path, site_two_changes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generation 2: the same slice of a build where one esrgan model's description changed."""
+    return make_mini_site(site_two_changes, tmp_path_factory.mktemp("mini-site-changed") / "site",
+                          (mini_site / MANIFEST_FILE).read_bytes())
 
 
 @pytest.fixture(scope="session")

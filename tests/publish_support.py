@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -111,6 +112,27 @@ def list_bucket(s3, bucket: str, prefix: str) -> dict[str, tuple[str, int, str]]
         for o in page.get("Contents", []):
             out[o["Key"][len(prefix):]] = (o["LastModified"].isoformat(), o["Size"], o["ETag"])
     return out
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def hmr_in_process(*args: str, env: dict[str, str] | None = None) -> Ran:
+    """`hmr ARGS` through click's test runner, in this process: the same command code (option parsing,
+    errors, exit status, output), without paying a Python start and the boto3 import on every call.
+    The environment is set for the call only. Tests that must kill the deploy use real processes."""
+    from click.testing import CliRunner
+
+    from builder.cli import main
+
+    r = CliRunner().invoke(main, list(args), env=env)
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return Ran(r.exit_code, r.stdout, r.stderr)
 
 
 # ---------------------------------------------------------------------------------------------------

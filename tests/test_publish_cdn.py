@@ -23,7 +23,7 @@ from builder.publish.deploy import shadowed_keys
 from builder.publish.site import SNAPSHOT_SCOPE, load_site
 from builder.site.manifest import MANIFEST_FILE
 from builder.site.routes import IMMUTABLE_CACHE
-from tests.publish_support import Rclone, aws_env, list_bucket
+from tests.publish_support import Ran, Rclone, aws_env, hmr_in_process, list_bucket
 from tests.site_support import free_port, nginx_binary, run_hmr, wait_for_port
 
 pytest_plugins = ["tests.publish_fixtures"]
@@ -88,12 +88,12 @@ def cdn(public_store: Rclone, tmp_path_factory: pytest.TempPathFactory) -> Itera
         server.stop()
 
 
-def hmr_deploy(site: Path, store: Rclone, *extra: str, prefix: str = "site") -> subprocess.CompletedProcess:
-    return run_hmr("deploy", "--site", str(site), "--to", f"s3://cdn/{prefix}", "--endpoint-url", store.url, *extra,
-                   env=aws_env())
+def hmr_deploy(site: Path, store: Rclone, *extra: str, prefix: str = "site") -> Ran:
+    return hmr_in_process("deploy", "--site", str(site), "--to", f"s3://cdn/{prefix}", "--endpoint-url", store.url,
+                          *extra, env=aws_env())
 
 
-def uploaded(r: subprocess.CompletedProcess) -> int:
+def uploaded(r: Ran | subprocess.CompletedProcess) -> int:
     m = re.search(r": (\d+) objects uploaded", r.stdout)
     assert m, r.stdout + r.stderr
     return int(m[1])
@@ -101,7 +101,9 @@ def uploaded(r: subprocess.CompletedProcess) -> int:
 
 def test_corpus_deploy_every_key_right_and_a_redeploy_uploads_nothing(public_store: Rclone,
                                                                       corpus_site: Path) -> None:
-    r = hmr_deploy(corpus_site, public_store)
+    # the real entry point, in its own process (the other runs go through click's runner in-process)
+    r = run_hmr("deploy", "--site", str(corpus_site), "--to", "s3://cdn/site", "--endpoint-url", public_store.url,
+                env=aws_env())
     assert r.returncode == 0, r.stderr
     site = load_site(corpus_site)
     live = {o.key for o in site.objects}
@@ -140,11 +142,11 @@ def test_corpus_deploy_every_key_right_and_a_redeploy_uploads_nothing(public_sto
 
 
 def test_verify_url_passes_through_the_cdn_and_names_a_key_corrupted_behind_it(
-        public_store: Rclone, cdn: ProxyNginx, small_site: Path) -> None:
+        public_store: Rclone, cdn: ProxyNginx, mini_site: Path) -> None:
     base = f"{cdn.url}/small"
-    r = hmr_deploy(small_site, public_store, "--verify-url", base, prefix="small")
+    r = hmr_deploy(mini_site, public_store, "--verify-url", base, prefix="small")
     assert r.returncode == 0, r.stderr
-    site = load_site(small_site)
+    site = load_site(mini_site)
     holdable = len({o.key for o in site.objects} - shadowed_keys(o.key for o in site.objects))
     assert f"verified {holdable} keys at {base}: all match the manifest" in r.stdout
 
@@ -156,7 +158,7 @@ def test_verify_url_passes_through_the_cdn_and_names_a_key_corrupted_behind_it(
     expected = hashlib.sha256(bytes(data)).hexdigest()
 
     # checked as it is now (a dry run changes nothing, so the damage stays for the CDN to serve)
-    r = hmr_deploy(small_site, public_store, "--dry-run", "--verify-url", base, prefix="small")
+    r = hmr_deploy(mini_site, public_store, "--dry-run", "--verify-url", base, prefix="small")
     assert r.returncode == 1
     assert f"verify: {key}: sha256 {expected} differs from the manifest's" in r.stderr, r.stderr
     assert re.search(rf"error: 1 of {holdable} keys differ from the manifest at {re.escape(base)}", r.stderr)
@@ -164,6 +166,6 @@ def test_verify_url_passes_through_the_cdn_and_names_a_key_corrupted_behind_it(
     assert f"upload {key} (changed" in r.stdout  # the plan saw it too: rclone drops a modified file's metadata
 
     # a real deploy replaces the damaged object, and then the CDN serves the manifest's bytes again
-    r = hmr_deploy(small_site, public_store, "--verify-url", base, prefix="small")
+    r = hmr_deploy(mini_site, public_store, "--verify-url", base, prefix="small")
     assert r.returncode == 0 and uploaded(r) == 1, r.stdout + r.stderr
-    assert path.read_bytes() == (small_site / (key + ".json")).read_bytes()
+    assert path.read_bytes() == (mini_site / (key + ".json")).read_bytes()

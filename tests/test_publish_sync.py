@@ -11,7 +11,7 @@ import pytest
 from builder.categories import IMAGE_REPO, TEXT_REPO
 from builder.publish.legacy_sync import repo_files
 from tests.conftest import LEGACY_CURRENT
-from tests.publish_support import GIT_ENV, FakeGitHub, git, git_bytes, refs, seed_bare_repo
+from tests.publish_support import GIT_ENV, FakeGitHub, Ran, git, git_bytes, hmr_in_process, refs, seed_bare_repo
 from tests.site_support import run_hmr
 
 pytest_plugins = ["tests.publish_fixtures"]
@@ -37,8 +37,8 @@ def seeded(tmp_path: Path, kind: str) -> Path:
     return seed_bare_repo(tmp_path / f"{kind}.git", files)
 
 
-def sync(site: Path, repo: Path, *extra: str, env: dict[str, str] | None = None):  # noqa: ANN201
-    return run_hmr("sync-legacy", "--site", str(site), "--repo", str(repo), *extra, env=env)
+def sync(site: Path, repo: Path, *extra: str, env: dict[str, str] | None = None) -> Ran:
+    return hmr_in_process("sync-legacy", "--site", str(site), "--repo", str(repo), *extra, env=env)
 
 
 def new_refs(before: dict[str, str], after: dict[str, str]) -> dict[str, str]:
@@ -135,6 +135,7 @@ def test_pull_request_opened_and_the_superseded_one_closed(site_two_changes: Pat
 def test_pr_without_credentials_is_one_line_and_exit_1(site_two_changes: Path, tmp_path: Path) -> None:
     repo = seeded(tmp_path, "text")
     before = refs(repo)
-    r = sync(site_two_changes, repo, "--pr")
+    # the real entry point, in its own process
+    r = run_hmr("sync-legacy", "--site", str(site_two_changes), "--repo", str(repo), "--pr")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "GITHUB_TOKEN" in r.stderr, r.stderr
     assert refs(repo) == before

@@ -50,9 +50,32 @@ def _code(e: Any) -> str:
     return str(e.response.get("Error", {}).get("Code") or "")
 
 
+_LOADER_LOCK = threading.Lock()
+_LOADER: Any = None
+
+
+def _session() -> Any:
+    """A fresh boto3 session (credentials are resolved anew, so a changed environment is seen) that
+    shares botocore's data loader with the earlier ones of this process: parsing the S3 service model
+    costs about 0.3 s, once per process instead of once per deploy."""
+    import boto3
+    import botocore.session
+
+    global _LOADER
+    core = botocore.session.get_session()
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _LOADER)
+        session = boto3.session.Session(botocore_session=core)
+        paths = _LOADER.search_paths  # boto3 appends its own data folder on every session: keep it once
+        paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
 class S3Target(Target):
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, retry: RetryPolicy, workers: int = 8):
-        import boto3
         from botocore.config import Config
 
         self.bucket = bucket
@@ -60,7 +83,7 @@ class S3Target(Target):
         self.url = f"s3://{bucket}/{self.prefix}"
         self.retry = retry
         self._lock = threading.Lock()
-        session = boto3.session.Session()
+        session = _session()
         custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         config = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},  # no botocore retries: ours count
