@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 
-from builder.legacy.textgroups import include_group
 from builder.site.memo import memoized
 
 V1 = "api/model_references/v1"
@@ -54,6 +53,8 @@ def index_json(v2: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> bytes:
 
 def include_group_json(db_json: bytes) -> bytes:
     """The `include_group=true` answer for a db.json: parsed, grouped, `json.dumps` with its defaults."""
+    from builder.legacy.textgroups import include_group
+
     return json.dumps(include_group(json.loads(db_json))).encode("utf-8")
 
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import orjson
@@ -140,11 +139,13 @@ def field_changes(old: Mapping[str, Any], new: Mapping[str, Any], path: str = ""
     return out
 
 
-@dataclass
 class ModelChanges:
-    added: list[dict[str, str]] = field(default_factory=list)
-    removed: list[dict[str, str]] = field(default_factory=list)
-    changed: list[dict[str, Any]] = field(default_factory=list)
+    __slots__ = ("added", "removed", "changed")
+
+    def __init__(self) -> None:
+        self.added: list[dict[str, str]] = []
+        self.removed: list[dict[str, str]] = []
+        self.changed: list[dict[str, Any]] = []
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed)
@@ -318,8 +319,7 @@ def changes_atom(history: list[dict[str, Any]], site_url: str | None = None) -> 
     return ("\n".join(out) + "\n").encode("utf-8")
 
 
-@dataclass
-class Feed:
+class Feed(NamedTuple):
     history: list[dict[str, Any]]
     files: dict[str, bytes]
 

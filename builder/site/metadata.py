@@ -22,9 +22,8 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -37,8 +36,7 @@ BACKEND_TYPE = "StaticSite"
 METADATA_SCHEMA_VERSION = "1.0.0"
 
 
-@dataclass(frozen=True)
-class CategoryTimes:
+class CategoryTimes(NamedTuple):
     last_updated: int | None
     initialization_time: int | None
 

@@ -14,7 +14,6 @@ import orjson
 from builder.categories import CATEGORIES, V2_SCHEMA_VERSION, Category
 from builder.legacy import jsonrec, text
 from builder.legacy.jsonfmt import dumps_legacy, dumps_settings
-from builder.legacy.textgroups import base_name
 from builder.records import CategoryData, Record
 
 V1 = "api/model_references/v1"
@@ -45,7 +44,11 @@ def v2_record(cat: Category, rec: Record, group: str | None = None) -> dict[str,
             value = data.get("parameters", data.get("parameters_count"))
         elif f == "text_model_group" and data.get(f) is None:
             # as the existing library's converter groups the record keys
-            value = group if group is not None else base_name(rec.key)
+            if group is None:
+                from builder.legacy.textgroups import base_name
+
+                group = base_name(rec.key)
+            value = group
         else:
             value = data.get(f)
         if value is not None:
@@ -57,8 +60,13 @@ def text_groups(keys: list[str]) -> dict[str, str]:
     """key -> text_model_group, remembered across builds of the same keys (the rules are ~50 us a name)."""
     from builder.site.memo import memoized
 
+    def make() -> bytes:
+        from builder.legacy.textgroups import base_name
+
+        return orjson.dumps({k: base_name(k) for k in keys})
+
     raw = memoized("text_groups", ["\n".join(keys).encode()],
-                   lambda: orjson.dumps({k: base_name(k) for k in keys}), ("builder.legacy.textgroups",))
+                   make, ("builder.legacy.textgroups",))
     return orjson.loads(raw)
 
 
