@@ -280,8 +280,12 @@ def refs(bare: Path) -> dict[str, str]:
 class FakeGitHub:
     """The pull-request calls PyGithub makes, for the repositories in `repos` (slug -> bare repo path)."""
 
-    def __init__(self, repos: dict[str, Path]):
+    def __init__(self, repos: dict[str, Path], app_key: object = None, app_id: int | None = None):
+        """`app_key` / `app_id`: the public key and id of a GitHub App whose installation token
+        requests (a JWT signed with the App's private key) are answered."""
         self.repos = repos
+        self.app_key, self.app_id = app_key, app_id
+        self.installation_token = "ghs_installation_token_from_the_app_0123"
         self.pulls: dict[str, list[dict]] = {slug: [] for slug in repos}
         self.comments: list[tuple[str, int, str]] = []
         self.calls: list[tuple[str, str, str]] = []  # method, path, Authorization header
@@ -308,8 +312,9 @@ class FakeGitHub:
                 parts = urlsplit(self.path)
                 query = dict(parse_qsl(parts.query))
                 with fake._lock:
-                    fake.calls.append((self.command, parts.path, self.headers.get("Authorization", "")))
-                    status, doc = fake.route(self.command, parts.path, query, payload)
+                    auth = self.headers.get("Authorization", "")
+                    fake.calls.append((self.command, parts.path, auth))
+                    status, doc = fake.route(self.command, parts.path, query, payload, auth)
                 self._send(status, doc)
 
             do_GET = do_POST = do_PATCH = _handle
@@ -348,7 +353,18 @@ class FakeGitHub:
         self.pulls[slug].append(doc)
         return doc
 
-    def route(self, method: str, path: str, query: dict, payload: dict) -> tuple[int, object]:
+    def route(self, method: str, path: str, query: dict, payload: dict, auth: str = "") -> tuple[int, object]:
+        m = re.fullmatch(r"/app/installations/(\d+)/access_tokens", path)
+        if m and method == "POST" and self.app_key is not None:
+            import jwt
+
+            try:  # as GitHub: a JWT signed by the App's private key, issued by the App
+                claims = jwt.decode(auth.removeprefix("Bearer "), self.app_key, algorithms=["RS256"])
+            except jwt.PyJWTError:
+                return 401, {"message": "A JSON web token could not be decoded"}
+            if str(claims.get("iss")) != str(self.app_id):
+                return 401, {"message": "wrong issuer"}
+            return 201, {"token": self.installation_token, "expires_at": "2099-01-01T00:00:00Z"}
         m = re.fullmatch(r"/repos/([^/]+/[^/]+)(/.*)?", path)
         if not m or m[1] not in self.repos:
             return 404, {"message": "Not Found"}

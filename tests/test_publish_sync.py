@@ -139,3 +139,25 @@ def test_pr_without_credentials_is_one_line_and_exit_1(site_two_changes: Path, t
     r = run_hmr("sync-legacy", "--site", str(site_two_changes), "--repo", str(repo), "--pr")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "GITHUB_TOKEN" in r.stderr, r.stderr
     assert refs(repo) == before
+
+
+def test_pull_request_with_github_app_installation_auth(site_two_changes: Path, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    repo = seeded(tmp_path, "text")
+    with FakeGitHub({TEXT_REPO: repo}, app_key=key.public_key(), app_id=4242) as gh:
+        env = {"GITHUB_APP_ID": "4242", "GITHUB_APP_INSTALLATION_ID": "7",
+               "GITHUB_APP_PRIVATE_KEY": pem.replace("\n", "\\n"),  # one line, as CI secrets hold it
+               "GITHUB_TOKEN": TOKEN}  # the App wins over a token
+        r = sync(site_two_changes, repo, "--pr", "--github-api-url", gh.base, env=env)
+        assert r.returncode == 0, r.stderr
+        assert len(gh.open_pulls(TEXT_REPO)) == 1
+        token_calls = [c for c in gh.calls if c[1] == "/app/installations/7/access_tokens"]
+        assert token_calls and token_calls[0][2].startswith("Bearer ")
+        assert {auth for _, path, auth in gh.calls if path.startswith("/repos/")} == \
+            {f"token {gh.installation_token}"}
+        assert gh.installation_token not in r.stdout + r.stderr and "PRIVATE KEY" not in r.stdout + r.stderr
