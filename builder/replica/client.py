@@ -51,6 +51,7 @@ from builder.replica.sources import (
 
 ReadOnlyRecords = Mapping[str, Mapping[str, Any]]
 _ALIASES = {"stable_diffusion": "image_generation"}
+_V2_NAMES = {c: f"v2/{c}" for c in NAMES}
 
 
 def freeze(value: Any) -> Any:
@@ -115,6 +116,10 @@ class ReplicaClient:
 
     def get_model_reference(self, category: Any, overwrite_existing: bool = False) -> ReadOnlyRecords:
         """Model key -> record of `category` (read-only). Raises SourceUnavailable if no source has it."""
+        if not overwrite_existing and isinstance(category, str):  # the warm path, kept to a few lookups
+            e = self._mem.get(_V2_NAMES.get(category, ""))  # (a str enum member hashes as its value)
+            if e is not None and time.time() < e.valid_until:
+                return e.value
         return self._get("v2", _category(category).name, overwrite_existing).value
 
     def get_model_reference_or_none(self, category: Any, overwrite_existing: bool = False) -> ReadOnlyRecords | None:
