@@ -217,7 +217,7 @@ def test_changed_rebuild_keeps_unchanged_files_and_is_deterministic(data_copy: P
     ino = (site / "legacy" / "clip.json").stat().st_ino
     (data_copy / "esrgan" / "NMKD_Siax.yaml").unlink()
     result = build(data_copy, site)
-    assert result.stats.removed == 1  # the per-model file
+    assert result.stats.removed == 2  # the per-model file and the model's HTML page
     assert (site / "legacy" / "clip.json").stat().st_ino == ino  # untouched files are kept, not rewritten
     assert "NMKD_Siax" not in json.loads((site / "legacy" / "esrgan.json").read_bytes())
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary trees left behind
