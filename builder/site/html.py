@@ -13,6 +13,7 @@ done in plain Python (`model_context`) so the model template stays lean.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -302,7 +303,11 @@ class Renderer:
 
         root = cache_dir()
         self.path = root / "derived" / "pages.json" if root is not None else None
-        parts = [Path(__file__).read_bytes()]
+        import builder.categories
+        import builder.site.pages
+
+        # this module, the category table (nav, v1 links), the page paths and the templates make a page
+        parts = [Path(m.__file__).read_bytes() for m in (sys.modules[__name__], builder.categories, builder.site.pages)]
         parts += [p.read_bytes() for p in sorted(TEMPLATES.glob("*.html"))]
         self.code = digest(b"\0".join(parts)).encode()
         self.old: dict[str, str] = {}
@@ -369,7 +374,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
     for c in CATEGORIES:
         recs = v2.get(c.name, {})
         records = cats[c.name].records if c.name in cats else {}
-        has_v1 = c.has_legacy
+        has_v1 = c.has_legacy or c.managed_elsewhere  # lora and ti answer `{}` under v1
         page = category_page(c.name)
         nsfw = sum(1 for rec in recs.values() if rec.get("nsfw") is True)
 
@@ -378,7 +383,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
             root = root_of(page)
             return {
                 "root": root, "nav": nav(root), "category": c.name, "rows": rows, "nsfw_count": nsfw,
-                "v1": c.has_legacy,
+                "v1": c.has_legacy or c.managed_elsewhere,
                 "baselines": sorted({r["baseline"] for r in rows if r["baseline"]}),
                 "styles": sorted({r["style"] for r in rows if r["style"]}),
                 "tags": sorted({t for rec in recs.values() for t in rec.get("tags") or () if isinstance(t, str)}),
