@@ -5,13 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"   # GitHub runners are not root but have passwordless sudo
+if command -v apt-get >/dev/null; then
     need=()
     command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
     command -v chromium >/dev/null || need+=(chromium chromium-driver)
     if [ ${#need[@]} -gt 0 ]; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
     fi
 fi
 
