@@ -14,6 +14,7 @@ logs every request and its body bytes. The existing client is horde-model-refere
      also with a warm cache on disk (a second worker process within the TTL);
   c. warm `get_model_reference("text_generation")` latency within the TTL, in-process, per call
      (target: >= 10x faster).
+Each client runs in its own clean venv (ours: ~/.cache/hmr-bench/ours-*, the project installed editable).
 The exit status is 1 if a target is missed or a step fails.
 """
 
@@ -84,6 +85,25 @@ OURS_WARM = WARM_LOOP.format(setup="from builder.replica import ReplicaClient\nc
 THEIRS_WARM = WARM_LOOP.format(setup="from horde_model_reference import ModelReferenceManager, "
                                      "MODEL_REFERENCE_CATEGORY as C\nm = ModelReferenceManager()\n"
                                      "get = lambda: m.get_model_reference(C.text_generation)", n=1_000)
+
+
+def our_python() -> Path:
+    """A clean venv holding only this project and its dependencies, as the existing client has its own.
+    (The development interpreter may carry unrelated packages that slow every start: with `trio`
+    installed, httpcore imports it, ~0.1 s; an editable install keeps the venv on the working tree.)"""
+    import hashlib
+
+    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    venv = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hmr-bench" / f"ours-{key}"
+    py = venv / "bin" / "python"
+    if (venv / ".ok").exists() and py.exists():
+        return py
+    shutil.rmtree(venv, ignore_errors=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "-e", str(ROOT)], check=True)
+    (venv / ".ok").write_text("ok\n")
+    return py
 
 
 def their_python() -> Path:
@@ -172,7 +192,7 @@ def main() -> int:
     import_legacy(str(LEGACY_CURRENT), work / "data")
     build(work / "data", work / "site")
     theirs_py = their_python()
-    ours_py = Path(sys.executable)
+    ours_py = our_python()
     nginx = Nginx(work / "site", work / "nginx").start()
     proxy = FaultServer(proxy_origin(nginx.port)).start()
     failures: list[str] = []
@@ -180,7 +200,8 @@ def main() -> int:
         api = proxy.api
         print(f"site: corpus/legacy/current built into {work / 'site'}, nginx on :{nginx.port}, "
               f"counted through :{proxy.port}")
-        print(f"ours: {ours_py} (builder.replica); existing: {theirs_py} (horde-model-reference {CLIENT_VERSION})\n")
+        print(f"ours: {ours_py} (builder.replica, clean venv); existing: {theirs_py} "
+              f"(horde-model-reference {CLIENT_VERSION})\n")
 
         # a. refresh with nothing changed
         ours_r = refresh_cost(ours_py, OURS_REFRESH, clean_env(api, work / "a-ours", "1"), proxy, ROOT)
