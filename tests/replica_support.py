@@ -261,13 +261,14 @@ def assert_cache_sound(base: Path) -> dict:
 
 
 class MutableSite:
-    def __init__(self, data_src: Path, work: Path):
+    def __init__(self, data_src: Path, work: Path, sign_key: Path | None = None):
         from builder.site.build import build
 
         self.data = work / "data"
         self.site = work / "site"
+        self.sign_key = sign_key
         shutil.copytree(data_src, self.data)
-        build(self.data, self.site)
+        build(self.data, self.site, sign_key=sign_key)
         self.nginx = Nginx(self.site, work / "nginx").start()
         self.api = f"http://127.0.0.1:{self.nginx.port}/api"
         self._bump = 0
@@ -290,7 +291,7 @@ class MutableSite:
     def rebuild(self) -> None:
         from builder.site.build import build
 
-        build(self.data, self.site)
+        build(self.data, self.site, sign_key=self.sign_key)
         # nginx's ETag is mtime (seconds) + size: two builds in one second may give the manifest the
         # same ETag. Move every changed file's mtime to a distinct second, as a real rebuild later would.
         # (The client decides about category files by sha256, never by their ETag: only the manifest's

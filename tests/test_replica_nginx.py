@@ -142,3 +142,49 @@ def test_legacy_documents_and_forced_refresh(nginx: Nginx, site_dir: Path, tmp_p
     client.get_legacy("image_generation", overwrite_existing=True)
     assert [(p, s) for p, s, _ in log.settle(1)] == [(f"{V2}/manifest.json", 304)]
     client.close()
+
+
+def test_signed_site_built_by_hmr_build(tmp_path: Path) -> None:
+    """`hmr build --sign-key` writes manifest.json.sig; nginx serves it; the client checks it, follows a
+    signed rebuild, and refuses a manifest signed by a key it does not trust (the last good copy stays)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from builder.replica import ReplicaClient
+    from builder.signing import key_id, public_bytes
+    from tests.site_support import ROOT
+
+    def key_file(name: str) -> tuple[Path, Ed25519PrivateKey]:
+        key = Ed25519PrivateKey.generate()
+        path = tmp_path / name
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+        return path, key
+
+    trusted_path, trusted = key_file("trusted.pem")
+    other_path, _other = key_file("other.pem")
+    public = base64.b64encode(public_bytes(trusted.public_key())).decode()
+    site = MutableSite(ROOT / "data", tmp_path / "signed", sign_key=trusted_path)
+    try:
+        client = ReplicaClient(env={}, primary_api_url=site.api, cache_home=tmp_path / "cache", cache_ttl_seconds=0,
+                               timeout=5, enable_github_fallback=False, trusted_keys=(public,), breaker_cooldown=0)
+        image = thaw(client.get_model_reference("image_generation"))
+        assert image == site_doc(site, "image_generation")
+        assert client.source_info()["manifest"]["signed_by"] == key_id(public_bytes(trusted.public_key()))
+
+        key = site.keys("image_generation")[0]
+        site.edit("image_generation", key, "A signed edit.")
+        site.rebuild()
+        assert client.get_model_reference("image_generation")[key]["description"] == "A signed edit."
+
+        site.sign_key = other_path  # a build signed with a key the client does not trust
+        site.edit("image_generation", key, "An edit signed by someone else.")
+        site.rebuild()
+        assert client.get_model_reference("image_generation")[key]["description"] == "A signed edit."
+        info = client.source_info()["categories"]["image_generation"]
+        assert info["source"] == "cache" and "untrusted key" in info["fallback_reason"]
+        assert_cache_sound(tmp_path / "cache")
+    finally:
+        site.stop()
