@@ -7,6 +7,7 @@ jsonschema, which lists every error. Both run the same committed schemas (`build
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from functools import cache
@@ -21,16 +22,52 @@ from builder.schemas import category_settings_schema, record_schema
 _SHA256 = re.compile(r"^([0-9a-fA-F]{64}|FIXME)$")
 
 
+def _without_formats(node: Any) -> Any:
+    """The schema minus `format` keywords: annotations in 2020-12, and not something generated code can hold."""
+    if isinstance(node, dict):
+        return {k: _without_formats(v) for k, v in node.items() if k != "format"}
+    if isinstance(node, list):
+        return [_without_formats(v) for v in node]
+    return node
+
+
 @cache
 def _fast_validator(category: str | None) -> Callable[[Any], Any]:
-    import fastjsonschema
+    """A compiled validator. Generating and compiling its code costs ~40 ms per category, so the compiled
+    code object is cached on disk (marshal, keyed by the schema fingerprint and the Python version)."""
+    import marshal
+    import sys
 
+    from builder.cache import cache_dir, fingerprint
     from builder.categories import BY_NAME
 
-    full = category_settings_schema() if category is None else record_schema(BY_NAME[category])
-    schema = {k: v for k, v in full.items() if k not in ("$schema", "$id")}
-    # fastjsonschema checks draft-07; these schemas use no keyword whose meaning differs from 2020-12.
-    return fastjsonschema.compile(schema, formats={"uri": lambda s: True})
+    root = cache_dir()
+    tag = f"{fingerprint()}-{category or '_category'}-{sys.implementation.cache_tag}"
+    path = root / f"validator-{tag}.marshal" if root else None
+    code_obj = None
+    if path is not None:
+        try:
+            code_obj = marshal.loads(path.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            code_obj = None
+    if code_obj is None:
+        import fastjsonschema
+
+        full = category_settings_schema() if category is None else record_schema(BY_NAME[category])
+        schema = _without_formats({k: v for k, v in full.items() if k not in ("$schema", "$id")})
+        # fastjsonschema checks draft-07; these schemas use no keyword whose meaning differs from 2020-12.
+        code_obj = compile(fastjsonschema.compile_to_code(schema), f"<schema {category}>", "exec")
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}")
+                tmp.write_bytes(marshal.dumps(code_obj))
+                os.replace(tmp, path)
+            except OSError:
+                pass  # an unwritable cache only costs time
+    namespace: dict[str, Any] = {}
+    exec(code_obj, namespace)  # noqa: S102 - code generated from our own schemas
+    return namespace["validate"]
 
 
 @cache
