@@ -88,26 +88,9 @@ def source_commit(data_dir: Path) -> tuple[str, int] | None:
 
 def newest_mtime(root: Path) -> float | None:
     """The newest mtime of any file or folder under `root` (a deletion changes its folder's mtime)."""
-    newest: float | None = None
-    stack = [str(root)]
-    while stack:
-        top = stack.pop()
-        try:
-            m = os.stat(top).st_mtime
-            entries = list(os.scandir(top))
-        except OSError:
-            continue
-        newest = m if newest is None or m > newest else newest
-        for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                stack.append(e.path)
-            else:
-                try:
-                    m = e.stat(follow_symlinks=False).st_mtime
-                except OSError:
-                    continue
-                newest = m if m > newest else newest
-    return newest
+    from builder.site.metadata import mtime_times
+
+    return mtime_times(root)[1]
 
 
 def _iso(ts: float) -> str:
