@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -151,21 +151,27 @@ class S3Target(Target):
         # one cheap request that fails on a missing bucket and on bad credentials alike
         self._call("list", lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1))
 
-    def _list_all(self, prefix: str, out: dict[str, Listed]) -> None:
-        """Add every object under `prefix` to `out`."""
+    def _pages(self, **kwargs: Any) -> Iterator[dict]:
+        """Every page of a list_objects_v2 listing (it returns at most 1,000 keys per call)."""
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self._call("list", lambda kw=kwargs: self.client.list_objects_v2(**kw))
-            for o in page.get("Contents", []):
-                key = o["Key"][len(self.prefix):]
-                if key and not key.endswith("/"):
-                    out[key] = Listed(int(o["Size"]), str(o.get("ETag") or "").strip('"') or None)
+            args = {"Bucket": self.bucket, **kwargs, **({"ContinuationToken": token} if token else {})}
+            page = self._call("list", lambda kw=args: self.client.list_objects_v2(**kw))
+            yield page
             if not page.get("IsTruncated"):
                 return
             token = page.get("NextContinuationToken")
+
+    def _add_objects(self, page: dict, out: dict[str, Listed]) -> None:
+        for o in page.get("Contents", []):
+            key = o["Key"][len(self.prefix):]
+            if key and not key.endswith("/"):
+                out[key] = Listed(int(o["Size"]), str(o.get("ETag") or "").strip('"') or None)
+
+    def _list_all(self, prefix: str, out: dict[str, Listed]) -> None:
+        """Add every object under `prefix` to `out`."""
+        for page in self._pages(Prefix=prefix):
+            self._add_objects(page, out)
 
     def list(self, under: str = "", exclude: str | None = None) -> dict[str, Listed]:
         out: dict[str, Listed] = {}
@@ -174,21 +180,10 @@ class S3Target(Target):
             self._list_all(base, out)
             return out
         # one level with a delimiter, then every folder but the excluded one
-        token: str | None = None
         folders: list[str] = []
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base, "Delimiter": "/"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self._call("list", lambda kw=kwargs: self.client.list_objects_v2(**kw))
-            for o in page.get("Contents", []):
-                key = o["Key"][len(self.prefix):]
-                if key and not key.endswith("/"):
-                    out[key] = Listed(int(o["Size"]), str(o.get("ETag") or "").strip('"') or None)
+        for page in self._pages(Prefix=base, Delimiter="/"):
+            self._add_objects(page, out)
             folders += [cp["Prefix"] for cp in page.get("CommonPrefixes", [])]
-            if not page.get("IsTruncated"):
-                break
-            token = page.get("NextContinuationToken")
         for folder in folders:
             if folder != base + exclude:
                 self._list_all(folder, out)
