@@ -18,7 +18,7 @@ from typing import Any
 
 from builder.cache import RecordCache, digest
 from builder.categories import BY_NAME, CATEGORIES, Category
-from builder.errors import Problem
+from builder.errors import ParseError, Problem
 
 RECORD_SUFFIXES = (".yaml", ".yml", ".json")
 SETTINGS_FILE = "_category.yaml"
@@ -106,8 +106,6 @@ def record_path(data_dir: Path, category: str, key: str, suffix: str = ".yaml") 
     return data_dir / category / (key + suffix)
 
 
-class ParseError(ValueError):
-    """A data file that is not valid YAML/JSON."""
 
 
 @functools.cache
@@ -267,7 +265,8 @@ def load_legacy(legacy_dir: Path) -> tuple[dict[str, CategoryData], list[Problem
     Problems point at the legacy file; the conversion is the one `hmr import-legacy` writes to disk.
     """
     from builder.errors import HmrError
-    from builder.legacy.importer import convert_json_category, convert_text, read_source
+    from builder.legacy.convert import records_from_legacy
+    from builder.legacy.importer import read_source
 
     cats = {c.name: CategoryData(c) for c in CATEGORIES}
     try:
@@ -277,17 +276,17 @@ def load_legacy(legacy_dir: Path) -> tuple[dict[str, CategoryData], list[Problem
     problems: list[Problem] = []
     for cd in cats.values():
         cat = cd.category
+        if cat.legacy_kind not in ("text", "image", "generic"):
+            continue
         try:
-            if cat.legacy_kind == "text" and "models.csv" in files:
-                records, settings = convert_text(files)
-                cd.settings = settings
-            elif cat.legacy_kind in ("image", "generic") and cat.legacy_file in files:
-                records = convert_json_category(cat, files[cat.legacy_file])
-            else:
-                continue
+            records, settings = records_from_legacy(cat, files)
         except HmrError as e:
             problems.append(Problem(str(legacy_dir / (cat.legacy_file or "")), "", str(e)))
             continue
+        if not records and settings is None:
+            continue
+        if settings is not None:
+            cd.settings = settings
         path = legacy_dir / (cat.legacy_file or "")
         cd.records = {k: Record(cat.name, k, path, data) for k, data in records.items()}
     return cats, problems

@@ -19,11 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from builder.errors import HmrError
-
-
-class SignatureError(Exception):
-    """The manifest's signature is missing, malformed, from an unknown key, or wrong."""
+from builder.errors import HmrError, SignatureError
 
 
 def public_bytes(key: Ed25519PublicKey) -> bytes:

@@ -14,7 +14,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,8 @@ from urllib.parse import quote
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-LEGACY_CURRENT = CORPUS / "legacy" / "current"
-REFERENCE_V2 = CORPUS / "reference-v2"
-HMR = [sys.executable, "-m", "builder.cli"]
+from tests.helpers import CORPUS, HMR, LEGACY_CURRENT, REFERENCE_V2, ROOT, run_hmr  # noqa: F401 - re-exported
+
 MANIFEST = "api/model_references/v2/manifest.json"
 CLIENT_VERSION = "8.6.2"
 CLIENT_PYTHON = "3.12.1"
@@ -57,12 +53,6 @@ TRAVERSALS = [
     "/api/%c0%ae%c0%ae/etc/passwd",
     "/_config/nginx.conf",
 ]
-
-
-def run_hmr(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run([*HMR, *args], capture_output=True, text=True, env=e, cwd=ROOT, timeout=timeout)
 
 
 def free_port() -> int:

@@ -24,7 +24,7 @@ from typing import Any
 from builder.cache import RecordCache
 from builder.categories import BY_NAME, NAMES, Category
 from builder.contrib.yamledit import patch_yaml, render_json, same
-from builder.errors import HmrError, Problem
+from builder.errors import EditRefused, Problem
 from builder.legacy.jsonrec import order_v2
 from builder.records import (
     RECORD_SUFFIXES,
@@ -40,14 +40,6 @@ from builder.records import (
     schema_hint,
 )
 from builder.validate import validate
-
-
-class EditRefused(HmrError):
-    """An edit that would make the data set invalid (or cannot be made): nothing was written."""
-
-    def __init__(self, message: str, problems: list[Problem] | None = None):
-        self.problems = problems or []
-        super().__init__(message)
 
 
 @dataclass

@@ -90,8 +90,8 @@ def snapshot_of_data(data_dir: Path, label: str | None = None, cache_of: Path | 
     from builder.cache import RecordCache
     from builder.config import canonical_format
     from builder.errors import ValidationFailed
+    from builder.load import load_valid
     from builder.records import load
-    from builder.site.build import load_valid
     from builder.site.outputs import compile_outputs
     from builder.validate import validate
 

@@ -21,6 +21,7 @@ import copy
 from typing import Any
 
 from builder.categories import BASELINE_ALIASES, KNOWN_BASELINES, MODEL_STYLES, Category
+from builder.errors import LegacyFormatError
 
 HINT_KEYS = ("omit", "field_order", "files", "download")
 
@@ -55,8 +56,6 @@ _V2_BASELINE = {v: k for k, v in LEGACY_BASELINE.items()}
 _V2_BASELINE["stable diffusion inpainting"] = "stable_diffusion_1"
 
 
-class LegacyFormatError(ValueError):
-    """A legacy record that cannot be represented (the message names the field)."""
 
 
 def v2_baseline(legacy: str) -> str:

@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any
 
+from builder.errors import TextFormatError
+
 CSV_HEADER = ("name", "parameters_bn", "display_name", "url", "baseline", "description", "style", "tags",
               "instruct_format", "settings")
 _RAW_CELLS = ("parameters_bn", "tags", "settings")
@@ -22,8 +24,6 @@ _PLAIN = ("display_name", "url", "baseline", "description", "style", "instruct_f
 BACKEND_PREFIXES = ("aphrodite/", "koboldcpp/")
 
 
-class TextFormatError(ValueError):
-    pass
 
 
 def parse_csv(text: str, source: str = "models.csv") -> list[dict[str, str]]:

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from builder.errors import HmrError
+from builder.routes import PRIVATE_PREFIX, Route, cache_control, routes
 from builder.site.manifest import MANIFEST_FILE, SIGNATURE_FILE
-from builder.site.routes import PRIVATE_PREFIX, Route, cache_control, routes
 
 SNAPSHOTS = "snapshots/"
 #: what a generation's snapshot covers: the data that programs read and check against the manifest

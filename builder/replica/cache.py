@@ -33,12 +33,12 @@ from typing import Any
 
 import orjson
 
+from builder.errors import LockTimeout
+
 STATE_FILE = "state.json"
 STATE_VERSION = 1
 
 
-class LockTimeout(Exception):
-    """Another process held the cache lock for longer than `lock_timeout`."""
 
 
 class _PosixLock:

@@ -1,5 +1,5 @@
 """Legacy GitHub files -> the v2 documents the CDN serves, with the code `hmr import-legacy` and
-`hmr build` use (`convert_json_category` / `convert_text`, then `v2_record`), so a fallback to
+`hmr build` use (`builder.legacy.convert.records_from_legacy`, then `builder.v2.v2_record`), so a fallback to
 GitHub yields the same records, values and order as the site built from the same legacy files.
 """
 
@@ -27,15 +27,13 @@ def legacy_source_file(cat: Category, kind: str) -> str | None:
 
 def v2_from_legacy(cat: Category, raw: bytes) -> bytes:
     """The v2 category document (compact JSON, as the build writes it) from the legacy file's bytes."""
-    from builder.legacy.importer import convert_json_category, convert_text
+    from builder.legacy.convert import records_from_legacy
     from builder.records import Record
-    from builder.site.outputs import v2_record
+    from builder.v2 import v2_record
 
+    source = "models.csv" if cat.legacy_kind == "text" else (cat.legacy_file or "")
     try:
-        if cat.legacy_kind == "text":
-            records, _settings = convert_text({"models.csv": raw})
-        else:
-            records = convert_json_category(cat, raw)
+        records, _settings = records_from_legacy(cat, {source: raw})
     except HmrError as e:
         raise SourceFailed(f"cannot convert the legacy file: {e}") from None
     except (ValueError, TypeError, KeyError) as e:  # anything the converters did not anticipate

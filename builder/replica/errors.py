@@ -1,4 +1,4 @@
-"""Errors of the replica client.
+"""Errors of the replica client: the `ReplicaError` branch of `builder.errors`, plus `SourceFailed`.
 
 Callers see `ReplicaError` subclasses only: `SourceUnavailable` when no source (the cache included)
 has the data, `ModelNotFound` for a missing key, `ConfigError` for a bad setting. `SourceFailed` is
@@ -7,32 +7,10 @@ internal: one source failed, and the fallback chain moves on to the next one.
 
 from __future__ import annotations
 
+from builder.errors import ModelNotFound, ReplicaError, SourceUnavailable
+from builder.errors import ReplicaConfigError as ConfigError
 
-class ReplicaError(RuntimeError):
-    """Base class. A RuntimeError, as the existing library raises for a missing category or model."""
-
-
-class ConfigError(ReplicaError, ValueError):
-    """A constructor argument or environment variable holds a value the client cannot use."""
-
-
-class SourceUnavailable(ReplicaError):
-    """No source could provide the document and no good copy is on disk; `reasons` says why per source."""
-
-    def __init__(self, what: str, reasons: list[str]):
-        self.what = what
-        self.reasons = list(reasons)
-        detail = "; ".join(reasons) if reasons else "no source configured"
-        super().__init__(f"{what}: no source available ({detail})")
-
-
-class ModelNotFound(ReplicaError, KeyError):
-    def __init__(self, category: str, key: str):
-        self.category, self.key = category, key
-        super().__init__(f"{category}: no model {key!r}")
-
-    def __str__(self) -> str:  # KeyError would print the repr of the message
-        return str(self.args[0])
+__all__ = ["ConfigError", "ModelNotFound", "ReplicaError", "SourceFailed", "SourceUnavailable"]
 
 
 class SourceFailed(Exception):

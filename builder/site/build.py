@@ -5,16 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.cache import RecordCache
-from builder.config import canonical_format
-from builder.errors import Problem, ValidationFailed
-from builder.records import CategoryData, load, load_legacy
+from builder.errors import Problem
+from builder.load import load_valid
+from builder.records import CategoryData
+from builder.routes import routes
 from builder.site.assemble import complete_site
 from builder.site.nginx import NGINX_CONF, nginx_config
 from builder.site.outputs import compile_outputs
-from builder.site.routes import routes
 from builder.site.writer import WriteStats, write_tree
-from builder.validate import validate
 
 
 @dataclass
@@ -22,35 +20,6 @@ class BuildResult:
     files: dict[str, bytes]
     stats: WriteStats
     warnings: list[Problem] = field(default_factory=list)
-
-
-def load_valid(data_dir: Path) -> tuple[dict[str, CategoryData], list[Problem]]:
-    """Records that passed validation, and the warnings; raises ValidationFailed on any error."""
-    if canonical_format(data_dir) == "legacy":  # data/ holds the legacy files; v2 is derived
-        cats, problems = load_legacy(data_dir)
-        problems += validate(cats)
-    else:
-        cache = RecordCache(data_dir)
-        cats, problems = load(data_dir, cache)
-        problems += validate(cats)
-        remember(cache, cats)
-    if any(p.severity == "error" for p in problems):
-        raise ValidationFailed(sorted(problems))
-    return cats, problems
-
-
-def remember(cache: RecordCache, cats: dict[str, CategoryData]) -> None:
-    """Store schema-valid records in the cache (and forget files that are gone)."""
-    live = set()
-    for cd in cats.values():
-        if cd.settings_digest:
-            live.add(cd.settings_digest)
-        for rec in cd.records.values():
-            live.add(rec.digest)
-            if rec.schema_ok:
-                cache.put(rec.digest, rec.data)
-    cache.retain(live)
-    cache.save()
 
 
 #: the modules whose code decides the compiled category files (part of their memo key)
@@ -79,7 +48,7 @@ def site_nginx_config(files: dict[str, bytes]) -> bytes:
 
     names = sorted(files)
     return memoized("nginx", ["\n".join(names).encode()], lambda: nginx_config(routes(names)).encode(),
-                    ("builder.site.routes", "builder.site.nginx"))
+                    ("builder.routes", "builder.site.nginx"))
 
 
 def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,

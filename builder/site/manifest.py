@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from builder.errors import HmrError, Problem
-from builder.site.routes import routes
+from builder.routes import routes
 
 MANIFEST_FILE = "api/model_references/v2/manifest.json"
 #: a detached signature of the manifest, if one is made: like the manifest, not listed in it

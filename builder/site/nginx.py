@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from builder.errors import HmrError
-from builder.site.routes import PRIVATE_PREFIX, QUERY_VARIANTS, TRUE_VALUES, Route
+from builder.routes import PRIVATE_PREFIX, QUERY_VARIANTS, TRUE_VALUES, Route
 
 NGINX_CONF = PRIVATE_PREFIX + "nginx.conf"
 NOT_FOUND_BODY = '{"detail":"Not Found"}'

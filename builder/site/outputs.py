@@ -2,7 +2,7 @@
 
 Nothing here touches the disk: `builder.site.build` validates, calls `compile_outputs`, then writes
 the result atomically. Every JSON document is produced once, as `<path>.json`; the extensionless and
-alias object keys come from the route table (`builder.site.routes`).
+alias object keys come from the route table (`builder.routes`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
-from builder.categories import CATEGORIES, V2_SCHEMA_VERSION, Category
-from builder.legacy import jsonrec, text
-from builder.legacy.jsonfmt import dumps_legacy, dumps_settings
-from builder.records import CategoryData, Record
+from builder.categories import CATEGORIES
+from builder.legacy.convert import legacy_files
+from builder.records import CategoryData
+from builder.v2 import v2_record
 
 V1 = "api/model_references/v1"
 V2 = "api/model_references/v2"
@@ -25,35 +25,6 @@ V2_INFO = ("Model reference API v2: one JSON object per category, model key -> r
            "built from the authoritative data in git.")
 HEARTBEAT = {"status": "ok", "ai_horde": {"degraded": False, "consecutive_failures": 0, "seconds_until_retry": None}}
 REPLICATE_MODE = {"replicate_mode": "REPLICA", "canonical_format": "v2", "writable": False}
-
-
-def v2_record(cat: Category, rec: Record, group: str | None = None) -> dict[str, Any]:
-    """The v2 record as existing clients read it: derived fields filled in, the legacy block left out."""
-    data = rec.v2
-    out: dict[str, Any] = {"record_type": cat.name, "name": data["name"]}
-    for f in ("description", "version", "finetune_series"):
-        if data.get(f) is not None:
-            out[f] = data[f]
-    out["metadata"] = {"schema_version": V2_SCHEMA_VERSION, **(data.get("metadata") or {})}
-    out["config"] = data.get("config") or {"download": []}
-    out["model_classification"] = {"domain": cat.domain, "purpose": cat.purpose}
-    if data.get("size_on_disk_bytes") is not None:
-        out["size_on_disk_bytes"] = data["size_on_disk_bytes"]
-    for f in cat.v2_fields:
-        if f == "parameters":
-            value = data.get("parameters", data.get("parameters_count"))
-        elif f == "text_model_group" and data.get(f) is None:
-            # as the existing library's converter groups the record keys
-            if group is None:
-                from builder.legacy.textgroups import base_name
-
-                group = base_name(rec.key)
-            value = group
-        else:
-            value = data.get(f)
-        if value is not None:
-            out[f] = value
-    return out
 
 
 def text_groups(keys: list[str]) -> dict[str, str]:
@@ -73,33 +44,6 @@ def text_groups(keys: list[str]) -> dict[str, str]:
 def v2_category(cd: CategoryData) -> dict[str, dict]:
     groups = text_groups(list(cd.records)) if "text_model_group" in cd.category.v2_fields and cd.records else {}
     return {key: v2_record(cd.category, rec, groups.get(key)) for key, rec in cd.records.items()}
-
-
-def legacy_records(cd: CategoryData) -> dict[str, dict]:
-    """The legacy JSON object of an image-repo category, in legacy order."""
-    return {key: jsonrec.to_legacy(cd.category, rec.v2, rec.legacy) for key, rec in cd.records.items()}
-
-
-def text_rows(cd: CategoryData) -> list[dict[str, str]]:
-    return [text.v2_to_row(rec.v2, rec.legacy) for rec in cd.records.values()]
-
-
-def legacy_files(cd: CategoryData) -> dict[str, bytes]:
-    """File name -> bytes of what the legacy GitHub repository holds for this category."""
-    cat = cd.category
-    if not cat.has_legacy:
-        return {}
-    if cat.legacy_kind == "text":
-        rows = text_rows(cd)
-        db = text.db_json(rows, cd.text_defaults, cd.settings_whitelist)
-        out = {"models.csv": text.write_csv(rows).encode("utf-8"), "db.json": dumps_legacy(db, "indent4")}
-        if "defaults" in cd.settings:
-            out["defaults.json"] = dumps_settings(cd.settings["defaults"])
-        if "generation_params" in cd.settings:
-            out["generation_params.json"] = dumps_settings(cd.settings["generation_params"])
-        return out
-    assert cat.legacy_file is not None
-    return {cat.legacy_file: dumps_legacy(legacy_records(cd), cat.legacy_layout)}
 
 
 def _json(value: Any) -> bytes:

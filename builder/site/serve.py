@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from builder.routes import Route, query_variant, route_map
 from builder.site.manifest import MANIFEST_FILE
-from builder.site.routes import Route, query_variant, route_map
 
 NOT_FOUND = b'{"detail":"Not Found"}'
 METHOD_NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'

@@ -1,0 +1,90 @@
+"""The filesystem operations the package shares: atomic file writes, tree walks, pruning empty folders.
+
+Every writer of a file that another process may read at the same time (the record cache, the memo,
+the replica's cache, data files edited by `hmr model`, a deployed `file://` target) goes through
+`atomic_write`, so a reader sees the old bytes or the new ones, never a torn file. Stdlib only, and
+cheap to import: the replica client's cold start imports it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["atomic_write", "prune_empty_dirs", "walk_files"]
+
+_EXCL = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes, *, durable: bool = False, mode: int = 0o644,
+                 make_parents: bool = True) -> None:
+    """Replace `path` with `data` in one rename.
+
+    The temporary file sits beside `path` (same filesystem, so the rename is atomic) under a name no
+    other writer can pick, and is removed if anything fails. `durable` also fsyncs the file before
+    the rename and the folder after it, for writes that must survive a power cut (published state).
+    Not `tempfile.mkstemp`: its import alone costs the replica's cold start about 10 ms.
+    """
+    target = os.fspath(path)
+    folder = os.path.dirname(target) or "."
+    if make_parents:
+        os.makedirs(folder, exist_ok=True)
+    tmp = f"{target}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    fd = os.open(tmp, _EXCL, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if durable:
+        _fsync_dir(folder)
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not every platform opens folders (Windows)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def walk_files(root: str | os.PathLike[str]) -> set[str]:
+    """Relative paths (with "/") of every regular file under `root`; symlinks are not followed and
+    a missing `root` is an empty tree."""
+    base = os.fspath(root)
+    out: set[str] = set()
+    for dirpath, _dirs, names in os.walk(base):
+        rel = os.path.relpath(dirpath, base)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        for n in names:
+            if not os.path.islink(os.path.join(dirpath, n)):
+                out.add(prefix + n)
+    return out
+
+
+def prune_empty_dirs(root: str | os.PathLike[str], start: str | os.PathLike[str]) -> None:
+    """Remove `start` and its parents while they are empty, stopping at `root` (never removed)."""
+    top = Path(root).resolve()
+    here = Path(start).resolve()
+    while here != top and top in here.parents:
+        try:
+            here.rmdir()
+        except OSError:  # not empty (or already gone): stop
+            return
+        here = here.parent

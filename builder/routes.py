@@ -1,0 +1,165 @@
+"""The key layout of the published site, and the route table over it.
+
+This module is the one owner of where things are published: every other module (outputs, metadata,
+catalog, changes, html, diff, publish, the replica client) names a key through the functions and
+constants below, never by spelling `api/model_references/...` itself. It imports nothing but the
+standard library, so the replica client can use it without the builder.
+
+The route table maps object key -> file in the site tree, content type, cache policy. It is shared by
+`hmr build` (nginx config), `hmr serve` and `hmr deploy`, so a key resolves the same way everywhere.
+The site tree holds each JSON document once as `<path>.json`; the table adds the extensionless key
+(what the old API's clients request) and the v1 aliases of the old routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MUTABLE_CACHE = "public, max-age=60, stale-while-revalidate=600, stale-if-error=86400"
+IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
+
+#: build-private files (the generated nginx config): written into the site tree, never an object key
+PRIVATE_PREFIX = "_config/"
+
+#: the old PRIMARY's API root, and its two model-reference trees (files under them end in .json)
+API = "api"
+V1 = "api/model_references/v1"
+V2 = "api/model_references/v2"
+_V1 = V1 + "/"
+
+#: the deploy manifest (every key with its sha256), its detached signature
+MANIFEST_FILE = f"{V2}/manifest.json"
+SIGNATURE_FILE = MANIFEST_FILE + ".sig"
+#: search index, change feed (JSON and Atom), renames, the include_group variant of v1 text
+INDEX_FILE = f"{V2}/index.json"
+CHANGES_FILE = f"{V2}/changes.json"
+ATOM_FILE = f"{V2}/changes.atom"
+RENAMES_FILE = f"{V2}/renames.json"
+INCLUDE_GROUP_FILE = f"{V1}/text_generation.include_group.json"
+HEARTBEAT_FILE = f"{API}/heartbeat.json"
+REPLICATE_MODE_FILE = f"{API}/replicate_mode.json"
+
+
+def v1_file(category: str) -> str:
+    """The site file of a category's v1 (legacy format) document."""
+    return f"{V1}/{category}.json"
+
+
+def v2_file(category: str) -> str:
+    """The site file of a category's v2 document."""
+    return f"{V2}/{category}.json"
+
+
+def v1_key(category: str) -> str:
+    """The object key the old API serves a category's v1 document at (no extension)."""
+    return f"{V1}/{category}"
+
+
+def v2_key(category: str) -> str:
+    """The object key the old API serves a category's v2 document at (no extension)."""
+    return f"{V2}/{category}"
+
+
+def model_file(category: str, key: str) -> str:
+    """The site file of one v2 record. `key` is the model key as published (it may hold "/")."""
+    return f"{V2}/{category}/model/{key}.json"
+
+
+def model_key(category: str, key: str) -> str:
+    """The object key of one v2 record (no extension)."""
+    return f"{V2}/{category}/model/{key}"
+
+
+def info_file(version: str) -> str:
+    """`{version}/info`: the old API's one-line description of a tree (`version` is "v1" or "v2")."""
+    return f"{API}/model_references/{version}/info.json"
+
+
+def categories_file(version: str) -> str:
+    """`{version}/model_categories`: the category names a tree lists."""
+    return f"{API}/model_references/{version}/model_categories.json"
+
+
+def metadata_prefix(version: str) -> str:
+    """The folder of a tree's `metadata/...` endpoints."""
+    return f"{API}/model_references/{version}/metadata"
+
+#: v1 route aliases of the old API (same bytes, no redirect: the old client does not follow redirects)
+V1_ALIASES = {
+    _V1 + "image_generation.json": (_V1 + "stable_diffusion", _V1 + "stable_diffusion.json"),
+    _V1 + "text_generation.json": (_V1 + "db.json",),
+}
+#: Query-string variants of the old API, which a static host cannot see: key -> (parameter, the key that
+#: answers when the parameter is true). `hmr serve` honours them and the nginx config rewrites them;
+#: a CDN needs the same rule (e.g. a Cloudflare Transform Rule). Truth values as FastAPI parses a bool.
+QUERY_VARIANTS = {
+    _V1 + "text_generation": ("include_group", _V1 + "text_generation.include_group.json"),
+}
+TRUE_VALUES = ("1", "true", "t", "yes", "y", "on")
+
+_TYPES = {
+    ".json": "application/json",
+    ".csv": "text/csv; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".atom": "application/atom+xml",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain; charset=utf-8",
+    ".sig": "application/octet-stream",
+    ".conf": "text/plain; charset=utf-8",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str
+    file: str
+    content_type: str
+    cache_control: str
+
+
+def content_type(file: str) -> str:
+    dot = file.rfind(".")
+    return _TYPES.get(file[dot:], "application/octet-stream") if dot > file.rfind("/") else "application/json"
+
+
+def cache_control(key: str) -> str:
+    return IMMUTABLE_CACHE if key.startswith("snapshots/") else MUTABLE_CACHE
+
+
+def routes(files: Iterable[str]) -> list[Route]:
+    """Every object key of a site whose tree holds `files` (relative paths), in a stable order."""
+    out: dict[str, Route] = {}
+
+    def add(key: str, file: str) -> None:
+        out.setdefault(key, Route(key, file, content_type(file), cache_control(key)))
+
+    for f in sorted(files):
+        if f.startswith(PRIVATE_PREFIX):
+            continue
+        add(f, f)
+        if f.startswith(("api/", "snapshots/")) and f.endswith(".json"):
+            add(f[: -len(".json")], f)
+        for alias in V1_ALIASES.get(f, ()):
+            add(alias, f)
+    return list(out.values())
+
+
+def route_map(files: Iterable[str]) -> dict[str, Route]:
+    return {r.key: r for r in routes(files)}
+
+
+def query_variant(key: str, query: str) -> str | None:
+    """The file key that answers `key?query` when the query selects a variant (see QUERY_VARIANTS)."""
+    variant = QUERY_VARIANTS.get(key)
+    if variant is None or not query:
+        return None
+    from urllib.parse import parse_qs
+
+    values = parse_qs(query, keep_blank_values=True).get(variant[0])
+    if values and values[-1].strip().lower() in TRUE_VALUES:
+        return variant[1]
+    return None
