@@ -1,13 +1,16 @@
 """`hmr`: thin click wrappers over the Python API. No logic lives here.
 
-Errors go to stderr, one line each, exit status 1; `--debug` shows tracebacks. Modules are imported
-inside the commands so that `hmr build` does not pay for what `hmr deploy` needs.
+Errors are converted once, for every command of every group, by `HmrGroup.invoke`: an `HmrError`
+(validation problems first, one per line) or an `OSError` becomes one `error: ...` line on stderr and
+exit status 1; `--debug`, accepted before or after the command name, shows the traceback instead.
+Modules are imported inside the commands so that `hmr build` does not pay for what `hmr deploy` needs.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -18,30 +21,39 @@ class _Ctx:
     debug = False
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
+    """Print `error: message` on stderr and exit 1 (for failures a command finds itself)."""
     click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+    raise click.exceptions.Exit(1)
 
 
-def _report(problems: list[Problem]) -> None:
+def report(problems: list[Problem]) -> None:
+    """Print validation problems (warnings included) on stderr, one per line."""
     for p in problems:
         click.echo(str(p), err=True)
 
 
-def _run(fn, *args, **kwargs):  # noqa: ANN001, ANN202 - generic pass-through
-    try:
-        return fn(*args, **kwargs)
-    except ValidationFailed as e:
-        _report(e.problems)
-        _fail(str(e))
-    except HmrError as e:
-        if _Ctx.debug:
-            raise
-        _fail(str(e))
-    except OSError as e:
-        if _Ctx.debug:
-            raise
-        _fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
+def _run(fn, *args, **kwargs):  # noqa: ANN001, ANN202 - kept for callers not yet moved to HmrGroup
+    return fn(*args, **kwargs)
+
+
+_fail = fail
+_report = report
+
+
+def _convert(e: BaseException) -> NoReturn:
+    """The one place an exception becomes what the user sees."""
+    if isinstance(e, ValidationFailed):
+        report(e.problems)
+        fail(str(e))
+    if isinstance(e, HmrError):
+        problems = getattr(e, "problems", None) or []
+        click.echo(f"error: {e}", err=True)
+        for p in problems[1:]:  # an EditRefused names its first problem in the message
+            click.echo(f"  {p}", err=True)
+        raise click.exceptions.Exit(1)
+    assert isinstance(e, OSError)
+    fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
 
 
 #: commands that live beside their subsystem: name -> "module:attribute", imported only when used, so
@@ -58,6 +70,8 @@ LAZY_COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    """A group whose subsystem commands are imported only when run (see LAZY_COMMANDS)."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         lazy = [n for n, target in LAZY_COMMANDS.items() if _module_exists(target.split(":")[0])]
         return sorted(set(super().list_commands(ctx)) | set(lazy))
@@ -73,6 +87,26 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+class HmrGroup(LazyGroup):
+    """The root group: one error conversion for every command, `--debug` anywhere on the line."""
+
+    def main(self, args=None, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN201 - click's signature
+        argv = list(sys.argv[1:] if args is None else args)
+        end = argv.index("--") if "--" in argv else len(argv)
+        if "--debug" in argv[1:end]:  # `hmr build --debug` means `hmr --debug build`
+            argv.remove("--debug")
+            argv.insert(0, "--debug")
+        return super().main(argv, *a, **kw)
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - whatever the command returns
+        try:
+            return super().invoke(ctx)
+        except (HmrError, OSError) as e:
+            if ctx.params.get("debug"):
+                raise
+            _convert(e)
+
+
 def _module_exists(module: str) -> bool:
     import importlib.util
 
@@ -82,7 +116,7 @@ def _module_exists(module: str) -> bool:
         return False
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=HmrGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(package_name="horde-model-reference-site")
 def main(debug: bool) -> None:
