@@ -19,12 +19,12 @@ from urllib.parse import quote
 
 import pytest
 
-from builder.publish.deploy import shadowed_keys
+from builder.publish.plan import shadowed_keys
 from builder.publish.site import SNAPSHOT_SCOPE, load_site
-from builder.routes import IMMUTABLE_CACHE
-from builder.site.manifest import MANIFEST_FILE
+from builder.routes import IMMUTABLE_CACHE, MANIFEST_FILE
+from tests.helpers import run_hmr
 from tests.publish_support import Ran, Rclone, aws_env, hmr_in_process, list_bucket
-from tests.site_support import free_port, nginx_binary, run_hmr, wait_for_port
+from tests.site_support import free_port, nginx_binary, wait_for_port
 
 
 class ProxyNginx:
