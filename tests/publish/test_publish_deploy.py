@@ -21,7 +21,7 @@ from builder.publish.plan import plan_deploy, shadowed_keys
 from builder.publish.site import PHASE_MUTABLE, PHASE_SNAPSHOT, SNAPSHOT_SCOPE, Site, load_site
 from builder.publish.store import RetryPolicy, Target
 from builder.publish.targets import open_target
-from builder.routes import MANIFEST_FILE, MUTABLE_CACHE
+from builder.routes import MANIFEST_FILE, MUTABLE_CACHE, SNAPSHOTS, snapshot_key, v2_file, v2_key
 from tests.helpers import HMR, run_hmr
 from tests.publish_support import Ran, Rclone, S3Proxy, aws_env, hmr_in_process, list_bucket
 
@@ -56,7 +56,7 @@ def s3_target(endpoint: str, bucket: str, prefix: str, retry: RetryPolicy | None
 def expected_keys(site: Site) -> tuple[set[str], set[str]]:
     """(keys a store that cannot nest holds after deploying `site` first, keys it skips)."""
     live = {o.key for o in site.objects}
-    snap = {f"snapshots/{site.generation}/{k}" for k in live if k.startswith(SNAPSHOT_SCOPE)}
+    snap = {snapshot_key(site.generation, k) for k in live if k.startswith(SNAPSHOT_SCOPE)}
     everything = live | snap
     inner = shadowed_keys(everything)
     return everything - inner, inner
@@ -72,8 +72,8 @@ def test_one_model_changed_uploads_only_its_keys_in_order_and_prunes_after_the_m
     old, new = load_site(mini_site), load_site(mini_site_changed)
     deploy_site(old, s3_target(rclone.url, "refsite", "change"))
     # leftovers of older builds (which --prune removes) and an old snapshot (which it never touches)
-    stale = ["api/model_references/v2/retired_category.json", "legacy/retired.json", "stray.txt"]
-    for key in [*stale, "snapshots/0/api/old.json"]:
+    stale = [v2_file("retired_category"), "legacy/retired.json", "stray.txt"]
+    for key in [*stale, snapshot_key(0, "api/old.json")]:
         s3.put_object(Bucket="refsite", Key=f"change/{key}", Body=b"old")
     before = list_bucket(s3, "refsite", "change/")
 
@@ -90,10 +90,10 @@ def test_one_model_changed_uploads_only_its_keys_in_order_and_prunes_after_the_m
 
     old_sha = {o.key: o.sha256 for o in old.objects}
     changed = {o.key for o in new.objects if o.phase != PHASE_MUTABLE or old_sha.get(o.key) != o.sha256}
-    assert "api/model_references/v2/esrgan" in changed and "legacy/esrgan.json" in changed
-    assert "api/model_references/v2/gfpgan" not in changed and "legacy/gfpgan.json" not in changed
+    assert v2_key("esrgan") in changed and "legacy/esrgan.json" in changed
+    assert v2_key("gfpgan") not in changed and "legacy/gfpgan.json" not in changed
     assert len(changed) < len(new.objects) / 3, sorted(changed)  # a handful of keys, not the site
-    holdable = changed | {f"snapshots/2/{k}" for k in changed if k.startswith(SNAPSHOT_SCOPE)}
+    holdable = changed | {snapshot_key(2, k) for k in changed if k.startswith(SNAPSHOT_SCOPE)}
     holdable -= shadowed_keys(holdable | {o.key for o in new.objects})
     put_keys = [p.split("/", 3)[3] for m, p in proxy.log if m == "PUT"]
     assert set(put_keys) == holdable
@@ -104,13 +104,13 @@ def test_one_model_changed_uploads_only_its_keys_in_order_and_prunes_after_the_m
     for method, path in proxy.log:
         if method == "PUT":
             key = path.split("/", 3)[3]
-            kinds.append(0 if key.startswith("snapshots/") else 2 if key in MANIFEST_KEYS else 1)
+            kinds.append(0 if key.startswith(SNAPSHOTS) else 2 if key in MANIFEST_KEYS else 1)
         elif method == "POST":  # DeleteObjects
             kinds.append(3)
     assert kinds == sorted(kinds) and kinds[-1] == 3 and 0 in kinds and 1 in kinds and 2 in kinds
 
     after = list_bucket(s3, "refsite", "change/")
-    assert not set(stale) & set(after) and "snapshots/0/api/old.json" in after
+    assert not set(stale) & set(after) and snapshot_key(0, "api/old.json") in after
     for key, meta in before.items():  # nothing else deleted; unchanged objects untouched
         if key not in stale and key not in holdable:
             assert after[key] == meta, key
@@ -233,7 +233,7 @@ def test_file_target_same_semantics(corpus_data: Path, mini_site: Path, mini_sit
     assert set(tree) == present
     by_key = {o.key: o for o in site.objects}
     for key, data in tree.items():
-        o = by_key[key.split("/", 2)[2] if key.startswith("snapshots/") else key]
+        o = by_key[key.split("/", 2)[2] if key.startswith(SNAPSHOTS) else key]
         assert hashlib.sha256(data).hexdigest() == o.sha256, key
 
     assert uploaded(hmr_deploy(mini_site, to)) == 0
