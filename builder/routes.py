@@ -39,6 +39,15 @@ RENAMES_FILE = f"{V2}/renames.json"
 INCLUDE_GROUP_FILE = f"{V1}/text_generation.include_group.json"
 HEARTBEAT_FILE = f"{API}/heartbeat.json"
 REPLICATE_MODE_FILE = f"{API}/replicate_mode.json"
+#: the built legacy files, in the old repositories' layout (what `hmr sync-legacy` pushes)
+LEGACY_DIR = "legacy"
+#: where a deploy keeps each generation's immutable copy of the data: `snapshots/<generation>/<key>`
+SNAPSHOTS = "snapshots/"
+
+
+def snapshot_key(generation: int, key: str) -> str:
+    """The object key of `key`'s immutable copy in generation `generation`'s snapshot."""
+    return f"{SNAPSHOTS}{generation}/{key}"
 
 
 def v1_file(category: str) -> str:

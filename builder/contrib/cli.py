@@ -237,18 +237,12 @@ def check_urls(data_dir: Path | None, site_dir: Path | None, base: str | None, r
     Exit status 1 when any URL is dead, times out, is unreachable or serves a different length than
     its size_bytes.
     """
-    from builder.contrib import diff as d
     from builder.contrib import urls
 
     if data_dir is not None and site_dir is not None:
         raise click.UsageError("give --data or --site, not both")
-    data = data_dir or Path("data")
-    current = _call(d.snapshot_of_site, site_dir) if site_dir is not None else _call(d.snapshot_of_data, data)
-    only = None
-    if base is not None:
-        only = _call(lambda: d.compare(d.resolve(base, repo, data), current).changed_keys())
-    targets = urls.targets_of(current.v2, only)
-    results = urls.check(targets, concurrency, timeout, slow_after, ca_bundle)
+    results = urls.check_urls(data_dir=data_dir, site_dir=site_dir, changed_since=base, repo=repo,
+                              concurrency=concurrency, timeout=timeout, slow_after=slow_after, ca_bundle=ca_bundle)
     click.echo(urls.render(results, fmt), nl=False)
     if any(r.failed for r in results):
         sys.exit(1)

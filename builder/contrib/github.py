@@ -9,18 +9,26 @@
 Each posted body carries a hidden marker (`<!-- hmr:NAME -->`), which is how a later run finds its
 own comment or issue. Configuration is what GitHub Actions provides: `GITHUB_TOKEN`,
 `GITHUB_API_URL` (the REST base; tests point it at a local stand-in), `GITHUB_REPOSITORY`.
-The token is never printed.
+The token is never printed: a failed API call is a `FetchError` of one line (HTTP status and
+GitHub's message), which the command group prints as `error: ...` (with `--debug`, a traceback).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+
+from builder.cli import HmrGroup
+from builder.errors import FetchError
+
+__all__ = ["Outcome", "close_issue", "connect", "main", "marker", "open_issue", "upsert_comment", "with_marker"]
 
 #: GitHub rejects comment and issue bodies over 65536 characters
 BODY_LIMIT = 65000
@@ -28,15 +36,18 @@ DEFAULT_API = "https://api.github.com"
 
 
 def marker(name: str) -> str:
+    """The hidden marker by which a later run finds the post named `name`."""
     return f"<!-- hmr:{name} -->"
 
 
 def with_marker(body: str, name: str) -> str:
+    """`body` (cut to GitHub's limit) after the marker of `name`."""
     text = body if len(body) <= BODY_LIMIT else body[:BODY_LIMIT] + "\n\n_(truncated)_"
     return f"{marker(name)}\n{text}"
 
 
 def connect(token: str, base_url: str = DEFAULT_API) -> Any:
+    """A PyGithub client for the REST API at `base_url`, authenticated by `token`."""
     from github import Auth, Github
 
     # lazy: objects are fetched only when read (a comment upsert is one listing plus one write);
@@ -47,23 +58,43 @@ def connect(token: str, base_url: str = DEFAULT_API) -> Any:
 
 @dataclass
 class Outcome:
+    """What a step did to a comment or an issue, and which one it was."""
+
     action: str  # created, updated, unchanged, opened, closed, none
     number: int | None = None
     url: str | None = None
 
 
+@contextmanager
+def _api_errors(gh: Any) -> Iterator[None]:
+    """A GitHub API failure as one line (status and message), never a traceback with request details."""
+    from github import GithubException
+
+    try:
+        yield
+    except GithubException as e:
+        msg = e.data.get("message") if isinstance(e.data, dict) else e.data
+        url = str(getattr(getattr(gh, "requester", None), "base_url", "") or "")
+        raise FetchError(f"GitHub API: HTTP {e.status}: {msg}", url=url, status=e.status) from None
+
+
 def upsert_comment(gh: Any, repo: str, number: int, body: str, name: str) -> Outcome:
-    """The PR/issue comment carrying marker `name`: created once, then edited in place."""
-    issue = gh.get_repo(repo).get_issue(number)
-    text = with_marker(body, name)
-    for c in issue.get_comments():
-        if marker(name) in (c.body or ""):
-            if c.body == text:
-                return Outcome("unchanged", c.id, c.html_url)
-            c.edit(text)
-            return Outcome("updated", c.id, c.html_url)
-    c = issue.create_comment(text)
-    return Outcome("created", c.id, c.html_url)
+    """The PR/issue comment carrying marker `name`: created once, then edited in place.
+
+    Raises:
+        FetchError: a GitHub API call failed (`status`: its HTTP status).
+    """
+    with _api_errors(gh):
+        issue = gh.get_repo(repo).get_issue(number)
+        text = with_marker(body, name)
+        for c in issue.get_comments():
+            if marker(name) in (c.body or ""):
+                if c.body == text:
+                    return Outcome("unchanged", c.id, c.html_url)
+                c.edit(text)
+                return Outcome("updated", c.id, c.html_url)
+        c = issue.create_comment(text)
+        return Outcome("created", c.id, c.html_url)
 
 
 def _own_open_issues(gh: Any, repo: str, name: str) -> list[Any]:
@@ -76,30 +107,40 @@ def _own_open_issues(gh: Any, repo: str, name: str) -> list[Any]:
 
 
 def open_issue(gh: Any, repo: str, title: str, body: str, name: str, labels: list[str] | None = None) -> Outcome:
-    """One open issue carrying marker `name`: opened if there is none, else its title and body updated."""
+    """One open issue carrying marker `name`: opened if there is none, else its title and body updated.
+
+    Raises:
+        FetchError: a GitHub API call failed (`status`: its HTTP status).
+    """
     text = with_marker(body, name)
-    found = _own_open_issues(gh, repo, name)
-    if found:
-        issue = found[0]
-        if issue.body == text and issue.title == title:
-            return Outcome("unchanged", issue.number, issue.html_url)
-        issue.edit(title=title, body=text)
-        return Outcome("updated", issue.number, issue.html_url)
-    kwargs: dict[str, Any] = {"title": title, "body": text}
-    if labels:
-        kwargs["labels"] = labels
-    issue = gh.get_repo(repo).create_issue(**kwargs)
-    return Outcome("opened", issue.number, issue.html_url)
+    with _api_errors(gh):
+        found = _own_open_issues(gh, repo, name)
+        if found:
+            issue = found[0]
+            if issue.body == text and issue.title == title:
+                return Outcome("unchanged", issue.number, issue.html_url)
+            issue.edit(title=title, body=text)
+            return Outcome("updated", issue.number, issue.html_url)
+        kwargs: dict[str, Any] = {"title": title, "body": text}
+        if labels:
+            kwargs["labels"] = labels
+        issue = gh.get_repo(repo).create_issue(**kwargs)
+        return Outcome("opened", issue.number, issue.html_url)
 
 
 def close_issue(gh: Any, repo: str, name: str, comment: str | None = None) -> list[Outcome]:
-    """Close every open issue carrying marker `name`, saying why."""
+    """Close every open issue carrying marker `name`, saying why.
+
+    Raises:
+        FetchError: a GitHub API call failed (`status`: its HTTP status).
+    """
     out = []
-    for issue in _own_open_issues(gh, repo, name):
-        if comment:
-            issue.create_comment(comment)
-        issue.edit(state="closed")
-        out.append(Outcome("closed", issue.number, issue.html_url))
+    with _api_errors(gh):
+        for issue in _own_open_issues(gh, repo, name):
+            if comment:
+                issue.create_comment(comment)
+            issue.edit(state="closed")
+            out.append(Outcome("closed", issue.number, issue.html_url))
     return out
 
 
@@ -139,29 +180,21 @@ def _report(o: Outcome) -> None:
     click.echo(f"{o.action} #{o.number}" + (f" {o.url}" if o.url else ""))
 
 
-def _guard(fn: Any) -> Any:
-    """GitHub errors as one line (status and message), never a traceback with request details."""
-    import functools
+class _Steps(HmrGroup):
+    """`hmr`'s error conversion and `--debug` (anywhere on the line), without `hmr`'s own commands."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from github import GithubException
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """This group's commands only."""
+        return click.Group.list_commands(self, ctx)
 
-        try:
-            return fn(*args, **kwargs)
-        except GithubException as e:
-            msg = e.data.get("message") if isinstance(e.data, dict) else e.data
-            click.echo(f"error: GitHub API: HTTP {e.status}: {msg}", err=True)
-            sys.exit(1)
-        except OSError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(1)
-
-    return wrapper
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """This group's command `name`, or None."""
+        return click.Group.get_command(self, ctx, name)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.group(cls=_Steps, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def main(debug: bool) -> None:
     """GitHub steps of the hmr workflows (PR comment, failure issues)."""
 
 
@@ -171,7 +204,6 @@ def main() -> None:
 @_MARKER
 @click.option("--body", default=None)
 @click.option("--body-file", default=None, help="File holding the body; '-' reads standard input.")
-@_guard
 def comment(repo: str | None, number: int, name: str, body: str | None, body_file: str | None) -> None:
     """Post the comment once; update it in place on later runs."""
     _report(upsert_comment(_gh(), _need_repo(repo), number, _body(body, body_file), name))
@@ -184,7 +216,6 @@ def comment(repo: str | None, number: int, name: str, body: str | None, body_fil
 @click.option("--label", "labels", multiple=True)
 @click.option("--body", default=None)
 @click.option("--body-file", default=None, help="File holding the body; '-' reads standard input.")
-@_guard
 def issue_open(repo: str | None, name: str, title: str, labels: tuple[str, ...], body: str | None,
                body_file: str | None) -> None:
     """Open the issue, or update the one already open."""
@@ -195,7 +226,6 @@ def issue_open(repo: str | None, name: str, title: str, labels: tuple[str, ...],
 @_REPO
 @_MARKER
 @click.option("--comment", "text", default=None, help="Comment posted before closing.")
-@_guard
 def issue_close(repo: str | None, name: str, text: str | None) -> None:
     """Close the open issue(s) carrying the marker, if any."""
     closed = close_issue(_gh(), _need_repo(repo), name, text)

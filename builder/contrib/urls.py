@@ -15,6 +15,10 @@ the installed model, so it may legitimately differ from one file's size).
 
 TLS is always verified. `--ca-bundle` adds trust in a private CA (a corporate proxy, or the local
 test server of the test suite); there is no switch to skip verification.
+
+The API: `check_urls(data_dir=... | site_dir=..., changed_since=...)` reads the records and probes
+their URLs (what `hmr check-urls` runs); `targets_of` and `check` are its two halves; `render` turns
+the results into the text, JSON or markdown report.
 """
 
 from __future__ import annotations
@@ -23,10 +27,15 @@ import asyncio
 import json
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from builder.errors import ConfigError
+
+__all__ = ["FAILURES", "Result", "Target", "check", "check_async", "check_urls", "render", "render_json",
+           "render_markdown", "render_text", "summary_line", "targets_of"]
 
 USER_AGENT = "hmr-check-urls (AI-Horde model reference; +https://github.com/Haidra-Org)"
 FAILURES = ("dead", "timeout", "unreachable", "wrong-length")
@@ -34,6 +43,8 @@ FAILURES = ("dead", "timeout", "unreachable", "wrong-length")
 
 @dataclass
 class Target:
+    """One distinct download URL, every record download using it, and the sizes they declare."""
+
     url: str
     #: "category/key: file name" of every download using this URL
     refs: list[str] = field(default_factory=list)
@@ -43,6 +54,8 @@ class Target:
 
 @dataclass
 class Result:
+    """What probing a URL found: the outcome (ok or a failure kind), the answer, warnings."""
+
     url: str
     refs: list[str]
     outcome: str
@@ -58,10 +71,11 @@ class Result:
 
     @property
     def failed(self) -> bool:
+        """Whether the outcome is a failure (dead, timeout, unreachable, wrong-length)."""
         return self.outcome in FAILURES
 
 
-def targets_of(v2: dict[str, dict[str, dict]], only: dict[str, Iterable[str]] | None = None) -> list[Target]:
+def targets_of(v2: Mapping[str, Mapping[str, Any]], only: Mapping[str, Iterable[str]] | None = None) -> list[Target]:
     """One target per distinct download URL of the records (of `only`'s keys, when given)."""
     by_url: dict[str, Target] = {}
     wanted = {c: set(keys) for c, keys in only.items()} if only is not None else None
@@ -144,6 +158,7 @@ async def _probe(client: Any, t: Target, slow_after: float) -> Result:
 
 async def check_async(targets: list[Target], concurrency: int = 8, timeout: float = 30.0, slow_after: float = 10.0,
                       ca_bundle: Path | None = None) -> list[Result]:
+    """`check` for a running event loop."""
     import httpx
 
     verify: Any = True
@@ -172,6 +187,30 @@ def check(targets: list[Target], concurrency: int = 8, timeout: float = 30.0, sl
     return asyncio.run(check_async(targets, concurrency, timeout, slow_after, ca_bundle))
 
 
+def check_urls(*, data_dir: Path | None = None, site_dir: Path | None = None, changed_since: str | None = None,
+               repo: Path | None = None, concurrency: int = 8, timeout: float = 30.0, slow_after: float = 10.0,
+               ca_bundle: Path | None = None) -> list[Result]:
+    """Probe the download URLs of the records in `data_dir` (default: data) or of the built `site_dir`.
+
+    `changed_since`: only the models added or changed since it (a site directory, a data directory or
+    a git ref, read from `repo` or the repository holding the data). The rest as `check`.
+
+    Raises:
+        ConfigError: both `data_dir` and `site_dir` are given.
+        HmrError: the records or `changed_since` cannot be read (as `builder.contrib.diff` raises).
+    """
+    from builder.contrib import diff
+
+    if data_dir is not None and site_dir is not None:
+        raise ConfigError("check a data directory or a built site, not both")
+    data = data_dir or Path("data")
+    current = diff.snapshot_of_site(site_dir) if site_dir is not None else diff.snapshot_of_data(data)
+    only = None
+    if changed_since is not None:
+        only = diff.compare(diff.resolve(changed_since, repo, data), current).changed_keys()
+    return check(targets_of(current.v2, only), concurrency, timeout, slow_after, ca_bundle)
+
+
 # --- reports --------------------------------------------------------------------------------------
 
 def _counts(results: list[Result]) -> dict[str, int]:
@@ -183,6 +222,7 @@ def _counts(results: list[Result]) -> dict[str, int]:
 
 
 def summary_line(results: list[Result]) -> str:
+    """The counts in one line: checked, ok, each failure kind, how many have warnings."""
     c = _counts(results)
     parts = [f"{c['checked']} URL(s) checked: {c['ok']} ok"] + [f"{c[f]} {f}" for f in FAILURES if c[f]]
     if c["warnings"]:
@@ -191,6 +231,7 @@ def summary_line(results: list[Result]) -> str:
 
 
 def render_text(results: list[Result]) -> str:
+    """One line per URL (outcome, status, URL, the records using it, details), then the summary line."""
     lines = []
     for r in results:
         status = str(r.status) if r.status is not None else "-"
@@ -207,6 +248,7 @@ def render_text(results: list[Result]) -> str:
 
 
 def render_markdown(results: list[Result]) -> str:
+    """The summary, a table of the failures and a folded table of the warnings (for an issue or a comment)."""
     failed = [r for r in results if r.failed]
     warned = [r for r in results if not r.failed and r.warnings]
     out = ["### Download URL check", "", f"**{summary_line(results)}**", ""]
@@ -226,9 +268,11 @@ def _md(text: str) -> str:
 
 
 def render_json(results: list[Result]) -> str:
+    """`{"summary": counts, "results": [every field of each result, and "failed"]}`."""
     doc = {"summary": _counts(results), "results": [{**asdict(r), "failed": r.failed} for r in results]}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 def render(results: list[Result], fmt: str) -> str:
+    """The report in `fmt`: "json", "markdown", or anything else for text."""
     return {"json": render_json, "markdown": render_markdown}.get(fmt, render_text)(results)

@@ -1,6 +1,8 @@
-"""`hmr deploy` and `hmr sync-legacy`: click wrappers over `builder.publish` (no logic of their own).
+"""`hmr deploy` and `hmr sync-legacy`: click wrappers over `builder.publish.deploy.deploy` /
+`pull_manifest` and `builder.publish.legacy_sync.sync_legacy` (no logic of their own).
 
 Registered lazily by `builder.cli.LAZY_COMMANDS`, so `hmr build` never imports boto3 or PyGithub.
+Failures are `HmrError`s, printed by the root group (`builder.cli.HmrGroup`) as one line, exit 1.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from builder.cli import _fail, _run
+from builder.routes import LEGACY_DIR
 
 
 @contextmanager
@@ -50,30 +52,18 @@ def _progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | No
 def deploy(site_dir: Path, to: str, endpoint_url: str | None, dry_run: bool, prune: bool, verify_url: str | None,
            check_metadata: bool, pull_manifest: bool, workers: int) -> None:
     """Publish a built site to S3-compatible storage (or a directory): snapshot, changed keys, manifest last."""
-    from builder.publish.deploy import deploy as run_deploy
-    from builder.publish.deploy import pull_manifest as run_pull
-    from builder.publish.site import load_site
-    from builder.publish.targets import open_target
+    from builder.publish import deploy as api
 
     if pull_manifest:
-        target = _run(open_target, to, endpoint_url, None, workers)
-        try:
-            gen = _run(run_pull, target, site_dir)
-        finally:
-            target.close()
-        if gen is None:
-            click.echo(f"no live manifest at {target.url}: the next build starts at generation 1")
+        pulled = api.pull_manifest(site_dir, to, endpoint_url=endpoint_url, workers=workers)
+        if pulled.generation is None:
+            click.echo(f"no live manifest at {pulled.target}: the next build starts at generation 1")
         else:
-            click.echo(f"live generation {gen} written to {site_dir}; the next build continues from it")
+            click.echo(f"live generation {pulled.generation} written to {site_dir}; the next build continues from it")
         return
-    site = _run(load_site, site_dir)
-    target = _run(open_target, to, endpoint_url, None, workers)
-    try:
-        result = _run(run_deploy, site, target, dry_run=dry_run, prune=prune, check_metadata=check_metadata,
-                      verify_base=verify_url, workers=workers,
-                      progress=lambda n: _progress_bar(n, "uploading"))
-    finally:
-        target.close()
+    result = api.deploy(site_dir, to, endpoint_url=endpoint_url, dry_run=dry_run, prune=prune,
+                        check_metadata=check_metadata, verify_base=verify_url, workers=workers,
+                        progress=lambda n: _progress_bar(n, "uploading"))
     for note in result.plan.notes:
         click.echo(f"warning: {note}", err=True)
     if dry_run:
@@ -85,8 +75,7 @@ def deploy(site_dir: Path, to: str, endpoint_url: str | None, dry_run: bool, pru
     if verify_url is not None:
         for m in result.mismatches:
             click.echo(f"verify: {m}", err=True)
-        if result.mismatches:
-            _fail(f"{len(result.mismatches)} of {result.verified} keys differ from the manifest at {verify_url}")
+        result.raise_for_mismatches()
         click.echo(f"verified {result.verified} keys at {verify_url}: all match the manifest")
 
 
@@ -111,7 +100,7 @@ def sync_legacy(site_dir: Path, repo_url: str, branch: str, kind: str | None, dr
     """Bring a legacy GitHub repository in line with the built legacy/ files: branch, push, pull request."""
     from builder.publish.legacy_sync import sync_legacy as run_sync
 
-    result = _run(run_sync, site_dir, repo_url, branch=branch, kind=kind, dry_run=dry_run, pr=pr, workdir=workdir,
-                  github_api_url=github_api_url, github_repo=github_repo, echo=click.echo)
+    result = run_sync(site_dir, repo_url, branch=branch, kind=kind, dry_run=dry_run, pr=pr, workdir=workdir,
+                      github_api_url=github_api_url, github_repo=github_repo, echo=click.echo)
     for name in result.missing:
-        click.echo(f"warning: {site_dir}/legacy/{name} not built; left as the repository has it", err=True)
+        click.echo(f"warning: {site_dir}/{LEGACY_DIR}/{name} not built; left as the repository has it", err=True)

@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from builder.errors import HmrError
+from builder.errors import PublishError
+
+__all__ = ["Git", "auth_env", "redact"]
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
@@ -43,28 +45,37 @@ def auth_env(url: str, token: str | None, hosts: Sequence[str]) -> dict[str, str
 
 
 class Git:
+    """git commands in `cwd` with `env` added, never prompting; `secrets` are redacted from messages."""
+
     def __init__(self, cwd: Path, env: Mapping[str, str] | None = None, secrets: Sequence[str] = ()):
         self.cwd = cwd
         self.env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
         self.secrets = [s for s in secrets if s]
 
     def run(self, *args: str, check: bool = True, cwd: Path | None = None, input: bytes | None = None) -> str:
+        """`git ARGS`' standard output as text (see `run_bytes`)."""
         return self.run_bytes(*args, check=check, cwd=cwd, input=input).decode(errors="replace")
 
     def run_bytes(self, *args: str, check: bool = True, cwd: Path | None = None, input: bytes | None = None) -> bytes:
+        """`git ARGS`' standard output; with `check`, a non-zero exit is an error.
+
+        Raises:
+            PublishError: git is missing, timed out, or failed (its last `fatal:`/`error:` line, redacted).
+        """
         try:
             r = subprocess.run(["git", *args], cwd=cwd or self.cwd, env=self.env, capture_output=True,
                                input=input, timeout=600)
         except FileNotFoundError:
-            raise HmrError("git is not installed") from None
+            raise PublishError("git is not installed") from None
         except subprocess.TimeoutExpired:
-            raise HmrError(f"git {args[0]} timed out") from None
+            raise PublishError(f"git {args[0]} timed out") from None
         if check and r.returncode != 0:
             err = r.stderr.decode(errors="replace").strip().splitlines()
             detail = next((ln for ln in reversed(err) if ln.startswith(("fatal:", "error:"))), err[-1] if err else "")
-            raise HmrError(redact(f"git {args[0]} failed: {detail or f'exit {r.returncode}'}", self.secrets))
+            raise PublishError(redact(f"git {args[0]} failed: {detail or f'exit {r.returncode}'}", self.secrets))
         return r.stdout
 
     def ok(self, *args: str) -> bool:
+        """Whether `git ARGS` exits 0 (its output is discarded)."""
         return subprocess.run(["git", *args], cwd=self.cwd, env=self.env, capture_output=True,
                               timeout=600).returncode == 0

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from builder.errors import HmrError
+from builder.errors import ConfigError, FetchError
+
+__all__ = ["GitHubAuth", "PullRequests", "PullResult", "auth_from_env", "slug_from_url", "web_host"]
 
 DEFAULT_API = "https://api.github.com"
 TOKEN_VARS = ("HORDE_GITHUB_SYNC_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")
@@ -48,11 +50,19 @@ def slug_from_url(url: str, api_url: str | None) -> str | None:
 
 @dataclass
 class GitHubAuth:
+    """Credentials for PyGithub, and which kind they are."""
+
     auth: Any  # a PyGithub Auth object
     kind: str  # "app" or "token"
 
 
 def auth_from_env(env: Mapping[str, str] | None = None) -> GitHubAuth | None:
+    """The GitHub credentials `env` (default: the environment) holds: an App installation first,
+    else a token; None when there are none.
+
+    Raises:
+        ConfigError: the App variables are incomplete or malformed.
+    """
     from github import Auth
 
     env = os.environ if env is None else env
@@ -60,19 +70,19 @@ def auth_from_env(env: Mapping[str, str] | None = None) -> GitHubAuth | None:
     key, key_path = env.get("GITHUB_APP_PRIVATE_KEY"), env.get("GITHUB_APP_PRIVATE_KEY_PATH")
     if app_id and (key or key_path):
         if key and key_path:
-            raise HmrError("set GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH, not both")
+            raise ConfigError("set GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH, not both")
         if not inst:
-            raise HmrError("GitHub App authentication needs GITHUB_APP_INSTALLATION_ID")
+            raise ConfigError("GitHub App authentication needs GITHUB_APP_INSTALLATION_ID")
         if key_path:
             try:
                 key = open(key_path, encoding="utf-8").read()
             except OSError as e:
-                raise HmrError(f"GITHUB_APP_PRIVATE_KEY_PATH: {e.strerror or e}") from None
+                raise ConfigError(f"GITHUB_APP_PRIVATE_KEY_PATH: {e.strerror or e}") from None
         try:
             app = Auth.AppAuth(int(app_id), (key or "").replace("\\n", "\n"))
             return GitHubAuth(app.get_installation_auth(int(inst)), "app")
         except ValueError:
-            raise HmrError("GITHUB_APP_ID and GITHUB_APP_INSTALLATION_ID must be numbers") from None
+            raise ConfigError("GITHUB_APP_ID and GITHUB_APP_INSTALLATION_ID must be numbers") from None
     for var in TOKEN_VARS:
         if env.get(var):
             return GitHubAuth(Auth.Token(env[var]), "token")
@@ -81,19 +91,23 @@ def auth_from_env(env: Mapping[str, str] | None = None) -> GitHubAuth | None:
 
 @dataclass
 class PullResult:
+    """The sync pull request (opened now, or kept) and the superseded ones closed."""
+
     number: int
     url: str
     created: bool
     closed: list[int] = field(default_factory=list)
 
 
-def _explain(e: Exception, what: str) -> HmrError:
+def _explain(e: Exception, what: str, api_url: str) -> FetchError:
+    """A failed GitHub API call as one line: the HTTP status and GitHub's message, never a token."""
     from github import GithubException
 
     if isinstance(e, GithubException):
         msg = e.data.get("message") if isinstance(e.data, dict) else None
-        return HmrError(f"GitHub API: {what} failed: HTTP {e.status}{f' ({msg})' if msg else ''}")
-    return HmrError(f"GitHub API: {what} failed: {type(e).__name__}")
+        return FetchError(f"GitHub API: {what} failed: HTTP {e.status}{f' ({msg})' if msg else ''}",
+                          url=api_url, status=e.status)
+    return FetchError(f"GitHub API: {what} failed: {type(e).__name__}", url=api_url)
 
 
 class PullRequests:
@@ -105,8 +119,9 @@ class PullRequests:
         try:
             interval = float(os.environ.get("HMR_GITHUB_WRITE_INTERVAL", "1"))
         except ValueError:
-            raise HmrError("HMR_GITHUB_WRITE_INTERVAL must be a number of seconds") from None
-        self.gh = Github(base_url=(api_url or DEFAULT_API).rstrip("/"), auth=auth.auth,
+            raise ConfigError("HMR_GITHUB_WRITE_INTERVAL must be a number of seconds") from None
+        self.api_url = (api_url or DEFAULT_API).rstrip("/")
+        self.gh = Github(base_url=self.api_url, auth=auth.auth,
                          seconds_between_requests=min(interval, 0.25), seconds_between_writes=interval)
 
     def token(self) -> str:
@@ -114,7 +129,7 @@ class PullRequests:
         try:
             return str(self.gh.requester.auth.token)  # type: ignore[union-attr]
         except Exception as e:  # PyGithub raises several types while fetching an installation token
-            raise _explain(e, "getting an installation token") from None
+            raise _explain(e, "getting an installation token", self.api_url) from None
 
     def open_or_reuse(self, slug: str, base: str, branch: str, title: str, body: str) -> PullResult:
         """The pull request of `branch` into `base` on `slug` (opened if none is open), after closing
@@ -123,7 +138,7 @@ class PullRequests:
             repo = self.gh.get_repo(slug)
             open_pulls = list(repo.get_pulls(state="open", base=base))
         except Exception as e:
-            raise _explain(e, f"listing the pull requests of {slug}") from None
+            raise _explain(e, f"listing the pull requests of {slug}", self.api_url) from None
         mine = [p for p in open_pulls if p.head.ref == branch]
         if mine:
             pr, created = mine[0], False
@@ -131,7 +146,7 @@ class PullRequests:
             try:
                 pr, created = repo.create_pull(base=base, head=branch, title=title, body=body), True
             except Exception as e:
-                raise _explain(e, f"opening a pull request from {branch}") from None
+                raise _explain(e, f"opening a pull request from {branch}", self.api_url) from None
         result = PullResult(pr.number, pr.html_url or "", created)
         for p in open_pulls:
             head_repo = p.head.repo.full_name if p.head.repo is not None else slug
@@ -143,6 +158,6 @@ class PullRequests:
                                        "build of the model reference. Closed by `hmr sync-legacy`.")
                 p.edit(state="closed")
             except Exception as e:
-                raise _explain(e, f"closing the superseded pull request #{p.number}") from None
+                raise _explain(e, f"closing the superseded pull request #{p.number}", self.api_url) from None
             result.closed.append(p.number)
         return result

@@ -17,11 +17,15 @@ from typing import Any
 
 from builder.categories import TEXT_SETTINGS_FILES
 
+__all__ = ["FileChange", "compare"]
+
 SHOWN = 5  # names listed per kind of change, as the upstream summary does
 
 
 @dataclass
 class FileChange:
+    """The change of one legacy file, in model (or settings) names: added, removed, changed."""
+
     file: str
     category: str
     added: list[str] = field(default_factory=list)
@@ -32,13 +36,16 @@ class FileChange:
 
     @property
     def unit(self) -> str:
+        """What the file's entries are: "settings" (the converter's files) or "models"."""
         return "settings" if self.file in TEXT_SETTINGS_FILES else "models"
 
     @property
     def layout_only(self) -> bool:
+        """Whether only the bytes changed, not one entry."""
         return not (self.added or self.removed or self.changed or self.new_file or self.unreadable_before)
 
     def line(self) -> str:
+        """The change in one line, a few names of each kind (the pull request body lists these)."""
         if self.new_file:
             head = f"{self.file}: new file, {len(self.added)} {self.unit}"
         elif self.unreadable_before:

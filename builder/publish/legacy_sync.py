@@ -31,10 +31,12 @@ from urllib.parse import urlsplit
 import orjson
 
 from builder.categories import IMAGE_REPO, LEGACY, TEXT_REPO, TEXT_SETTINGS_FILES
-from builder.errors import HmrError
+from builder.errors import ConfigError, PublishError
 from builder.publish.git import Git, auth_env, redact
 from builder.publish.legacy_diff import FileChange, compare
-from builder.site.manifest import MANIFEST_FILE
+from builder.routes import LEGACY_DIR, MANIFEST_FILE
+
+__all__ = ["KINDS", "SyncResult", "repo_files", "sync_legacy"]
 
 KINDS = {"image": IMAGE_REPO, "text": TEXT_REPO}
 DEFAULT_IDENTITY = ("hmr sync-legacy", "hmr-sync-legacy@users.noreply.github.com")
@@ -57,6 +59,8 @@ def repo_files(kind: str) -> dict[str, str]:
 
 @dataclass
 class SyncResult:
+    """What a sync found and did: the changed files in models, the branch, the pull request."""
+
     repo: str
     kind: str
     changes: list[FileChange] = field(default_factory=list)
@@ -81,8 +85,8 @@ def _kind_of(url: str, present: set[str]) -> str:
         return "image"
     if text and not image:
         return "text"
-    raise HmrError(f"{redact(url)}: cannot tell whether this is the image or the text legacy repository; "
-                   "pass --kind image|text")
+    raise ConfigError(f"{redact(url)}: cannot tell whether this is the image or the text legacy repository; "
+                      "pass --kind image|text")
 
 
 def _identity_env(git: Git) -> dict[str, str]:
@@ -118,19 +122,26 @@ def sync_legacy(site: Path, repo_url: str, *, branch: str = "main", kind: str | 
                 dry_run: bool = False, pr: bool = False, workdir: Path | None = None,
                 github_api_url: str | None = None, github_repo: str | None = None,
                 echo: Callable[[str], None] = lambda s: None, now: datetime | None = None) -> SyncResult:
-    """Sync one legacy repository; see the module docstring."""
+    """Sync one legacy repository from the built `site`; see the module docstring. `echo` receives
+    the progress lines (what changed, what was pushed, the pull request).
+
+    Raises:
+        ConfigError: an unusable setting (kind, credentials, working copy, branch).
+        PublishError: the site has no legacy files, or git failed.
+        FetchError: a GitHub API request failed.
+    """
     from builder.publish import github
 
-    legacy = site / "legacy"
+    legacy = site / LEGACY_DIR
     if not legacy.is_dir():
-        raise HmrError(f"{site}: no legacy/ folder (not a built site? run `hmr build` first)")
+        raise PublishError(f"{site}: no {LEGACY_DIR}/ folder (not a built site? run `hmr build` first)")
     if kind is not None and kind not in KINDS:
-        raise HmrError(f"--kind must be one of {', '.join(KINDS)}")
+        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}")
 
     auth = github.auth_from_env()
     if pr and not dry_run and auth is None:
-        raise HmrError("--pr needs GitHub credentials: GITHUB_TOKEN (or HORDE_GITHUB_SYNC_GITHUB_TOKEN) or the "
-                       "GitHub App variables (GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY)")
+        raise ConfigError("--pr needs GitHub credentials: GITHUB_TOKEN (or HORDE_GITHUB_SYNC_GITHUB_TOKEN) or the "
+                          "GitHub App variables (GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY)")
     client = github.PullRequests(auth, github_api_url) if auth is not None else None
     host = github.web_host(github_api_url)
     token = None
@@ -158,7 +169,7 @@ def sync_legacy(site: Path, repo_url: str, *, branch: str = "main", kind: str | 
             shutil.copyfile(src, work / name)
             written.append(name)
         if not written:
-            raise HmrError(f"{legacy}: none of the {kind} repository's files ({', '.join(files)})")
+            raise PublishError(f"{legacy}: none of the {kind} repository's files ({', '.join(files)})")
         status = git.run("status", "--porcelain", "--untracked-files=all", "--", *written)
         changed = sorted({line[3:].strip() for line in status.splitlines() if line.strip()})
         if not changed:
@@ -215,17 +226,17 @@ def _checkout(git: Git, work: Path, repo_url: str, branch: str) -> None:
     if (work / ".git").is_dir():
         origin = git.run("remote", "get-url", "origin", cwd=work).strip()
         if origin != repo_url:
-            raise HmrError(f"{work}: a working copy of {redact(origin)}, not of {redact(repo_url)}")
+            raise ConfigError(f"{work}: a working copy of {redact(origin)}, not of {redact(repo_url)}")
         git.cwd = work
         git.run("fetch", "-q", "--prune", "--no-tags", "origin")
     else:
         if work.exists() and any(work.iterdir()):
-            raise HmrError(f"{work}: exists and is not a git working copy")
+            raise ConfigError(f"{work}: exists and is not a git working copy")
         work.parent.mkdir(parents=True, exist_ok=True)
         git.run("clone", "-q", "--no-tags", repo_url, str(work))
         git.cwd = work
     if not git.ok("rev-parse", "--verify", "-q", f"refs/remotes/origin/{branch}"):
-        raise HmrError(f"{redact(repo_url)}: no branch {branch!r}")
+        raise ConfigError(f"{redact(repo_url)}: no branch {branch!r}")
     # whatever an earlier run left (a sync branch checked out, stray files) is discarded
     git.run("checkout", "-q", "-f", "-B", branch, f"refs/remotes/origin/{branch}")
     git.run("clean", "-q", "-f", "-d", "-x")

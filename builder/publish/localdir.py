@@ -1,32 +1,40 @@
 """A local directory as the deploy target (`file:///path`): for a plain web server or GitHub Pages.
 
 Same semantics as object storage: one file per object key, the same plan, order, snapshots and
-prune. Each file is written to a temporary name and renamed into place, so a web server serving the
-directory never sends half a file. A directory cannot hold content type or cache-control per file:
-the web server decides them (`hmr build` writes a matching nginx config to `site/_config/nginx.conf`;
+prune. Each file is written with `builder.fs.atomic_write`, so a web server serving the directory
+never sends half a file. A directory cannot hold content type or cache-control per file: the web
+server decides them (`hmr build` writes a matching nginx config to `site/_config/nginx.conf`;
 extensionless keys are JSON). Like every store with a filesystem underneath, a directory cannot hold
-a key that is also a folder of other keys (see `deploy`).
+a key that is also a folder of other keys (see `builder.publish.deploy`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from builder.errors import HmrError
-from builder.publish.targets import Head, Listed, Target
+from builder.errors import ConfigError, PublishError
+from builder.fs import atomic_write, prune_empty_dirs, walk_files
+from builder.publish.store import Head, Listed, Target
 
-_TMP = ".hmr-tmp-"
+__all__ = ["DirTarget"]
+
+#: the temporary name `atomic_write` writes beside a file before the rename: what an interrupted
+#: write leaves behind is not an object
+_TMP = re.compile(r"\.tmp-\d+-[0-9a-f]{8}$")
 
 
 class DirTarget(Target):
+    """The directory `path` (absolute) as a store: the object `k` is the file `path/k`."""
+
     nests = False
 
     def __init__(self, path: str):
         if not path or not os.path.isabs(path):
-            raise HmrError(f"file://{path}: the path must be absolute (file:///PATH)")
+            raise ConfigError(f"file://{path}: the path must be absolute (file:///PATH)")
         self.root = Path(path)
         self.url = f"file://{path.rstrip('/')}/"
 
@@ -34,48 +42,58 @@ class DirTarget(Target):
         # keys come from the route table, which refuses "..", "." and empty segments; check anyway
         parts = key.split("/")
         if not key or any(p in ("", ".", "..") for p in parts) or "\\" in key or "\0" in key:
-            raise HmrError(f"{self.url}: refusing the unsafe key {key!r}")
+            raise PublishError(f"{self.url}: refusing the unsafe key {key!r}", key=key)
         return self.root.joinpath(*parts)
 
     def open(self) -> None:
+        """Create the directory if its parent exists; check that it is writable."""
         if not self.root.parent.is_dir():
-            raise HmrError(f"{self.url}: {self.root.parent} does not exist")
+            raise PublishError(f"{self.url}: {self.root.parent} does not exist")
         try:
             self.root.mkdir(exist_ok=True)
         except OSError as e:
-            raise HmrError(f"{self.url}: {e.strerror or e}") from None
+            raise PublishError(f"{self.url}: {e.strerror or e}") from None
         if not os.access(self.root, os.W_OK | os.X_OK):
-            raise HmrError(f"{self.url}: not writable")
+            raise PublishError(f"{self.url}: not writable")
 
     def list(self, under: str = "", exclude: str | None = None) -> dict[str, Listed]:
-        out: dict[str, Listed] = {}
+        """Every file under `under` with its size and sha256 (a directory has no ETag to trust)."""
         start = self.root / under if under else self.root
+        base = under.rstrip("/") + "/" if under else ""
         skip = exclude.rstrip("/") if exclude else None
-        for dirpath, dirs, names in os.walk(start):
-            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
-            rel = "" if rel == "." else rel + "/"
-            if rel == "" and skip:
-                dirs[:] = [d for d in dirs if d != skip]
-            for n in names:
-                if n.startswith(_TMP):
-                    continue  # an interrupted write's temporary file: not an object
-                p = os.path.join(dirpath, n)
-                try:
-                    data = Path(p).read_bytes()
-                except OSError as e:
-                    raise HmrError(f"{p}: {e.strerror or e}") from None
-                out[rel + n] = Listed(len(data), sha256=hashlib.sha256(data).hexdigest())
+        files: set[str] = set()
+        if skip is None or under:
+            files = walk_files(start)
+        elif start.is_dir():  # every top-level entry but the excluded folder, which is never walked
+            for entry in os.scandir(start):
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != skip:
+                        files.update(f"{entry.name}/{rel}" for rel in walk_files(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    files.add(entry.name)
+        out: dict[str, Listed] = {}
+        for rel in sorted(files):
+            if _TMP.search(rel):
+                continue
+            key = base + rel
+            try:
+                data = (start / rel).read_bytes()
+            except OSError as e:
+                raise PublishError(f"{start / rel}: {e.strerror or e}", key=key) from None
+            out[key] = Listed(len(data), sha256=hashlib.sha256(data).hexdigest())
         return out
 
     def get(self, key: str) -> bytes | None:
+        """The file's bytes, or None when there is no such file."""
         try:
             return self._path(key).read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         except OSError as e:
-            raise HmrError(f"{self.url}{key}: {e.strerror or e}") from None
+            raise PublishError(f"{self.url}{key}: {e.strerror or e}", key=key) from None
 
     def head(self, key: str) -> Head | None:
+        """Size and sha256 of the file (no headers: the web server decides them)."""
         data = self.get(key)
         if data is None:
             return None
@@ -83,21 +101,15 @@ class DirTarget(Target):
 
     def put(self, key: str, data: bytes, content_type: str, cache_control: str, sha256: str,
             md5: str | None = None) -> None:
-        path = self._path(key)
-        tmp = path.parent / f"{_TMP}{os.getpid()}-{path.name}"
+        """Replace the file in one rename; the headers are the web server's business."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:  # default mode (0666 & umask): readable by the web server
-                f.write(data)
-            os.replace(tmp, path)
+            # 0666 & umask, as a plain open() gives: readable by the web server
+            atomic_write(self._path(key), data, mode=0o666)
         except OSError as e:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-            raise HmrError(f"{self.url}{key}: write failed: {e.strerror or e}") from None
+            raise PublishError(f"{self.url}{key}: write failed: {e.strerror or e}", key=key) from None
 
     def delete(self, keys: Iterable[str]) -> None:
+        """Delete the files, and the folders that deleting them emptied (as object stores have none)."""
         for key in keys:
             path = self._path(key)
             try:
@@ -105,15 +117,9 @@ class DirTarget(Target):
             except FileNotFoundError:
                 continue
             except OSError as e:
-                raise HmrError(f"{self.url}{key}: delete failed: {e.strerror or e}") from None
-            # remove folders the deletion emptied, as object stores do
-            parent = path.parent
-            while parent != self.root:
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
-                parent = parent.parent
+                raise PublishError(f"{self.url}{key}: delete failed: {e.strerror or e}", key=key) from None
+            prune_empty_dirs(self.root, path.parent)
 
     def probe_nesting(self, under: str | None) -> bool:
+        """Never: a file cannot also be a folder."""
         return False

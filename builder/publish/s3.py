@@ -18,13 +18,16 @@ import base64
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from builder.errors import HmrError
-from builder.publish.targets import Head, Listed, RetryPolicy, Target
+from builder.errors import ConfigError, HmrError, PublishError
+from builder.publish.store import Head, Listed, RetryPolicy, Target
 
 T = TypeVar("T")
+
+__all__ = ["S3Target"]
 
 THROTTLING = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
               "RequestThrottled", "ProvisionedThroughputExceededException", "ServiceUnavailable",
@@ -39,7 +42,8 @@ def _without_userinfo(url: str) -> str:
     p = urlsplit(url)
     if p.username is None and p.password is None:
         return url
-    return urlunsplit((p.scheme, p.hostname + (f":{p.port}" if p.port else ""), p.path, p.query, p.fragment))
+    host = (p.hostname or "") + (f":{p.port}" if p.port else "")
+    return urlunsplit((p.scheme, host, p.path, p.query, p.fragment))
 
 
 def _status(e: Any) -> int:
@@ -75,6 +79,8 @@ def _session() -> Any:
 
 
 class S3Target(Target):
+    """The prefix `prefix` of `bucket` on S3 or an S3-compatible store (`endpoint_url`), through boto3."""
+
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, retry: RetryPolicy, workers: int = 8):
         from botocore.config import Config
 
@@ -113,6 +119,7 @@ class S3Target(Target):
         return isinstance(e, ConnectionError | HTTPClientError)
 
     def _error(self, e: BaseException, op: str, key: str | None = None) -> HmrError:
+        """The one-line error for a boto3 failure: never a credential, always the bucket or the key."""
         from botocore.exceptions import (
             ClientError,
             ConnectionError,
@@ -123,19 +130,19 @@ class S3Target(Target):
 
         where = f"{self.url}{key}" if key is not None else self.url
         if isinstance(e, NoCredentialsError | PartialCredentialsError):
-            return HmrError("no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                            "AWS_PROFILE, or another source of the AWS credential chain")
+            return ConfigError("no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                               "AWS_PROFILE, or another source of the AWS credential chain")
         if isinstance(e, ClientError):
             code, status = _code(e), _status(e)
             if code in AUTH_ERRORS or (status == 403 and not code):
-                return HmrError(f"{self.url}: access denied ({code or 'HTTP 403'}) at {self.endpoint}: "
-                                "check the credentials and the bucket's permissions")
+                return PublishError(f"{self.url}: access denied ({code or 'HTTP 403'}) at {self.endpoint}: "
+                                    "check the credentials and the bucket's permissions")
             if code == "NoSuchBucket":
-                return HmrError(f"{self.url}: bucket {self.bucket!r} does not exist at {self.endpoint}")
-            return HmrError(f"{where}: {op} failed: {code or 'error'} (HTTP {status})")
+                return PublishError(f"{self.url}: bucket {self.bucket!r} does not exist at {self.endpoint}")
+            return PublishError(f"{where}: {op} failed: {code or 'error'} (HTTP {status})", key=key)
         if isinstance(e, ConnectionError | HTTPClientError):
-            return HmrError(f"{where}: {op} failed: cannot reach {self.endpoint} ({type(e).__name__})")
-        return HmrError(f"{where}: {op} failed: {type(e).__name__}")
+            return PublishError(f"{where}: {op} failed: cannot reach {self.endpoint} ({type(e).__name__})", key=key)
+        return PublishError(f"{where}: {op} failed: {type(e).__name__}", key=key)
 
     def _call(self, op: str, fn: Callable[[], T], key: str | None = None) -> T:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -148,15 +155,16 @@ class S3Target(Target):
     # -- Target -----------------------------------------------------------------------------------
 
     def open(self) -> None:
+        """One cheap listing request: it fails on a missing bucket and on bad credentials alike."""
         # one cheap request that fails on a missing bucket and on bad credentials alike
         self._call("list", lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1))
 
-    def _pages(self, **kwargs: Any) -> Iterator[dict]:
+    def _pages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every page of a list_objects_v2 listing (it returns at most 1,000 keys per call)."""
         token: str | None = None
         while True:
             args = {"Bucket": self.bucket, **kwargs, **({"ContinuationToken": token} if token else {})}
-            page = self._call("list", lambda kw=args: self.client.list_objects_v2(**kw))
+            page: dict[str, Any] = self._call("list", partial(self.client.list_objects_v2, **args))
             yield page
             if not page.get("IsTruncated"):
                 return
@@ -174,6 +182,7 @@ class S3Target(Target):
             self._add_objects(page, out)
 
     def list(self, under: str = "", exclude: str | None = None) -> dict[str, Listed]:
+        """The listing's size and ETag of every object (paginated; the excluded folder is not listed)."""
         out: dict[str, Listed] = {}
         base = self.prefix + under
         if exclude is None:
@@ -190,6 +199,7 @@ class S3Target(Target):
         return out
 
     def get(self, key: str) -> bytes | None:
+        """GET the object; None on 404."""
         from botocore.exceptions import ClientError
 
         def fetch() -> bytes | None:
@@ -203,6 +213,7 @@ class S3Target(Target):
         return self._call("get", fetch, key)
 
     def head(self, key: str) -> Head | None:
+        """HEAD the object: its headers and the sha256 kept in its metadata; None on 404."""
         from botocore.exceptions import ClientError
 
         def fetch() -> Head | None:
@@ -221,6 +232,7 @@ class S3Target(Target):
 
     def put(self, key: str, data: bytes, content_type: str, cache_control: str, sha256: str,
             md5: str | None = None) -> None:
+        """PUT the object with its headers, its sha256 as metadata and, given `md5`, a Content-MD5."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key, "Body": data,
                                   "ContentType": content_type, "CacheControl": cache_control,
                                   "Metadata": {"sha256": sha256}}
@@ -230,18 +242,22 @@ class S3Target(Target):
         self._call("upload", lambda: self.client.put_object(**kwargs), key)
 
     def delete(self, keys: Iterable[str]) -> None:
+        """DeleteObjects, 1,000 keys a request; any key the store refuses to delete is an error."""
         batch = list(keys)
         for i in range(0, len(batch), 1000):  # the DeleteObjects limit
             chunk = [{"Key": self.prefix + k} for k in batch[i:i + 1000]]
-            r = self._call("delete", lambda c=chunk: self.client.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": c, "Quiet": True}))
+            r: dict[str, Any] = self._call("delete", partial(self.client.delete_objects, Bucket=self.bucket,
+                                                              Delete={"Objects": chunk, "Quiet": True}))
             errors = r.get("Errors") or []
             if errors:
                 first = errors[0]
-                raise HmrError(f"{self.url}{str(first.get('Key', ''))[len(self.prefix):]}: delete failed: "
-                               f"{first.get('Code', 'error')} ({len(errors)} of {len(chunk)} failed)")
+                key = str(first.get("Key", ""))[len(self.prefix):]
+                raise PublishError(f"{self.url}{key}: delete failed: "
+                                   f"{first.get('Code', 'error')} ({len(errors)} of {len(chunk)} failed)", key=key)
 
     def probe_nesting(self, under: str | None) -> bool:
+        """Put an empty object under a key that is an object itself (`under`, or a probe object made
+        for it), and delete what the probe wrote."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         def throttled(e: BaseException) -> bool:
@@ -275,4 +291,5 @@ class S3Target(Target):
         return ok
 
     def close(self) -> None:
+        """Close boto3's connection pool."""
         self.client.close()

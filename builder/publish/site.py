@@ -9,21 +9,32 @@ would not fit); `read()` re-reads a file at upload time and checks it is still w
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from builder.errors import HmrError
-from builder.routes import PRIVATE_PREFIX, Route, cache_control, routes
-from builder.site.manifest import MANIFEST_FILE, SIGNATURE_FILE
+from builder.errors import PublishError
+from builder.fs import walk_files
+from builder.routes import (
+    API,
+    LEGACY_DIR,
+    MANIFEST_FILE,
+    PRIVATE_PREFIX,
+    SIGNATURE_FILE,
+    Route,
+    cache_control,
+    routes,
+    snapshot_key,
+)
 
-SNAPSHOTS = "snapshots/"
+__all__ = ["PHASE_MANIFEST", "PHASE_MUTABLE", "PHASE_SIGNATURE", "PHASE_SNAPSHOT", "SNAPSHOT_SCOPE", "Obj", "Site",
+           "load_site"]
+
 #: what a generation's snapshot covers: the data that programs read and check against the manifest
 #: (the API and the legacy files), not the HTML pages and their assets, which browsers read as they are
-SNAPSHOT_SCOPE = ("api/", "legacy/")
+SNAPSHOT_SCOPE = (f"{API}/", f"{LEGACY_DIR}/")
 
 #: upload phases, in order: a later phase starts only when every upload of the earlier ones succeeded
 PHASE_SNAPSHOT, PHASE_MUTABLE, PHASE_SIGNATURE, PHASE_MANIFEST = range(4)
@@ -46,6 +57,8 @@ class Obj:
 
 @dataclass
 class Site:
+    """A built site checked against its manifest: what a deploy publishes from `root`."""
+
     root: Path
     generation: int
     manifest: dict[str, Any]
@@ -54,33 +67,30 @@ class Site:
     objects: list[Obj]
 
     def read(self, obj: Obj) -> bytes:
-        """The bytes of `obj`, checked against what was hashed when the site was loaded."""
+        """The bytes of `obj`, checked against what was hashed when the site was loaded.
+
+        Raises:
+            PublishError: the file is gone or changed since (`key`: the object's).
+        """
         try:
             data = (self.root / obj.file).read_bytes()
         except OSError as e:
-            raise HmrError(f"{self.root / obj.file}: {e.strerror or e} (was the site rebuilt during the deploy?)") \
-                from None
+            raise PublishError(f"{self.root / obj.file}: {e.strerror or e} (was the site rebuilt during the deploy?)",
+                               key=obj.key) from None
         if len(data) != obj.size or hashlib.sha256(data).hexdigest() != obj.sha256:
-            raise HmrError(f"{self.root / obj.file} changed during the deploy (rebuilt?); run the deploy again")
+            raise PublishError(f"{self.root / obj.file} changed during the deploy (rebuilt?); run the deploy again",
+                               key=obj.key)
         return data
 
     def snapshot_of(self, obj: Obj) -> Obj:
         """`obj` under `snapshots/<generation>/`: same bytes and content type, the immutable cache policy."""
-        key = f"{SNAPSHOTS}{self.generation}/{obj.key}"
+        key = snapshot_key(self.generation, obj.key)
         return Obj(key, obj.file, obj.content_type, cache_control(key), obj.sha256, obj.md5, obj.size,
                    PHASE_SNAPSHOT)
 
 
 def _site_files(root: Path) -> list[str]:
-    out: list[str] = []
-    for dirpath, dirs, names in os.walk(root):
-        rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        rel = "" if rel == "." else rel + "/"
-        if rel.startswith(PRIVATE_PREFIX):
-            dirs[:] = []
-            continue
-        out.extend(rel + n for n in names)
-    return out
+    return [f for f in walk_files(root) if not f.startswith(PRIVATE_PREFIX)]
 
 
 def _phase(route: Route) -> int:
@@ -92,14 +102,20 @@ def _phase(route: Route) -> int:
 
 
 def load_site(root: Path) -> Site:
-    """The objects of the site built in `root`; raises HmrError if the tree does not match its manifest."""
+    """The objects of the site built in `root`, every one checked against the site's manifest.
+
+    Raises:
+        PublishError: the manifest is missing or unreadable, or the tree does not match it (`key`:
+            the first key found wrong, or the manifest's).
+    """
     manifest_path = root / MANIFEST_FILE
     try:
         raw = manifest_path.read_bytes()
     except FileNotFoundError:
-        raise HmrError(f"{root}: no {MANIFEST_FILE} (not a built site? run `hmr build` first)") from None
+        raise PublishError(f"{root}: no {MANIFEST_FILE} (not a built site? run `hmr build` first)",
+                           key=MANIFEST_FILE) from None
     except OSError as e:
-        raise HmrError(f"{manifest_path}: {e.strerror or e}") from None
+        raise PublishError(f"{manifest_path}: {e.strerror or e}", key=MANIFEST_FILE) from None
     try:
         manifest = orjson.loads(raw)
         entries = manifest["files"]
@@ -107,7 +123,7 @@ def load_site(root: Path) -> Site:
         if not isinstance(entries, dict) or not isinstance(generation, int) or generation < 1:
             raise TypeError
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        raise HmrError(f"{manifest_path}: not a valid manifest") from None
+        raise PublishError(f"{manifest_path}: not a valid manifest", key=MANIFEST_FILE) from None
 
     digests: dict[str, tuple[str, str, int]] = {}
     objects: list[Obj] = []
@@ -116,7 +132,7 @@ def load_site(root: Path) -> Site:
             try:
                 data = (root / r.file).read_bytes()
             except OSError as e:
-                raise HmrError(f"{root / r.file}: {e.strerror or e}") from None
+                raise PublishError(f"{root / r.file}: {e.strerror or e}", key=r.key) from None
             # md5 only to compare with S3 ETags (the MD5 of a single-part upload), not for integrity
             md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
             digests[r.file] = (hashlib.sha256(data).hexdigest(), md5, len(data))
@@ -125,11 +141,13 @@ def load_site(root: Path) -> Site:
         if phase == PHASE_MUTABLE:
             entry = entries.get(r.key)
             if entry is None:
-                raise HmrError(f"{root}: {r.key} is not in the manifest (stray file {r.file}? rebuild the site)")
+                raise PublishError(f"{root}: {r.key} is not in the manifest (stray file {r.file}? rebuild the site)",
+                                   key=r.key)
             if (entry.get("sha256"), entry.get("bytes"), entry.get("content_type")) != (sha, size, r.content_type):
-                raise HmrError(f"{root}: {r.key} does not match the manifest (rebuild the site)")
+                raise PublishError(f"{root}: {r.key} does not match the manifest (rebuild the site)", key=r.key)
         objects.append(Obj(r.key, r.file, r.content_type, r.cache_control, sha, md5, size, phase))
     missing = set(entries) - {o.key for o in objects}
     if missing:
-        raise HmrError(f"{root}: {len(missing)} manifest key(s) have no file, e.g. {min(missing)} (rebuild the site)")
+        raise PublishError(f"{root}: {len(missing)} manifest key(s) have no file, e.g. {min(missing)} "
+                           "(rebuild the site)", key=min(missing))
     return Site(root, generation, manifest, hashlib.sha256(raw).hexdigest(), objects)

@@ -1,129 +1,41 @@
-"""Where a deploy goes: the operations a deploy needs from a store, and `open_target(url)`.
+"""`open_target(url)`: the store a deploy URL names, `s3://BUCKET/PREFIX` or `file:///PATH`.
 
-Two stores implement them: S3-compatible object storage (`s3://BUCKET/PREFIX`, `builder.publish.s3`)
-and a local directory (`file:///path`, `builder.publish.localdir`). Keys are relative to the target's
-root (the bucket prefix or the directory).
+Kept apart from the store interface (`builder.publish.store`), which the stores implement: this
+module imports them, they never import it, and boto3 is imported only for an `s3://` URL.
 """
 
 from __future__ import annotations
 
-import random
-import threading
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-from builder.errors import HmrError
+from builder.errors import ConfigError
+from builder.publish.store import RetryPolicy, Target
 
-T = TypeVar("T")
+__all__ = ["open_target"]
 
-
-@dataclass(frozen=True)
-class Listed:
-    """What a listing says of an object. `etag` is the S3 ETag without quotes (the MD5 of the bytes for
-    a plain single-part upload, something else for multipart or KMS-encrypted objects); a local
-    directory gives the sha256 itself."""
-
-    size: int
-    etag: str | None = None
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class Head:
-    """What a HEAD says of an object: the headers a deploy sets, and the sha256 kept in its metadata."""
-
-    size: int
-    content_type: str | None
-    cache_control: str | None
-    sha256: str | None
-
-
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with full jitter (the AWS recommendation) on throttling, 5xx and dropped
-    connections: attempt n waits uniform(0, min(cap, base * 2**n)) seconds."""
-
-    attempts: int = 6
-    base: float = 0.25
-    cap: float = 10.0
-    sleep: Callable[[float], None] = time.sleep
-    #: how many retries happened (the summary reports them)
-    retries: int = field(default=0, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def run(self, fn: Callable[[], T], retriable: Callable[[BaseException], bool]) -> T:
-        for attempt in range(self.attempts):
-            try:
-                return fn()
-            except Exception as e:
-                if attempt == self.attempts - 1 or not retriable(e):
-                    raise
-                with self._lock:  # uploads run in threads
-                    self.retries += 1
-                self.sleep(random.uniform(0, min(self.cap, self.base * 2 ** attempt)))
-        raise AssertionError("unreachable")
-
-
-class Target:
-    """A store a site is deployed to. Every method raises HmrError with a one-line message on failure."""
-
-    #: the target as the user wrote it, without credentials: for messages
-    url: str
-
-    def open(self) -> None:
-        """Check the store is reachable and the credentials work (a missing bucket is an error)."""
-        raise NotImplementedError
-
-    def list(self, under: str = "", exclude: str | None = None) -> dict[str, Listed]:
-        """Every key under the folder `under` ("" = the root), except those under the top-level folder
-        `exclude` (the snapshots, which grow with every generation and need not be listed)."""
-        raise NotImplementedError
-
-    def get(self, key: str) -> bytes | None:
-        raise NotImplementedError
-
-    def head(self, key: str) -> Head | None:
-        raise NotImplementedError
-
-    def put(self, key: str, data: bytes, content_type: str, cache_control: str, sha256: str,
-            md5: str | None = None) -> None:
-        raise NotImplementedError
-
-    def delete(self, keys: Iterable[str]) -> None:
-        raise NotImplementedError
-
-    def probe_nesting(self, under: str | None) -> bool:
-        """Whether the store can hold an object `k` and objects under `k/` at once (S3, R2 and B2 can;
-        a store with a filesystem underneath, such as MinIO, rclone or a directory, cannot). `under` is
-        an existing object's key to probe below (a failed probe writes nothing), or None."""
-        raise NotImplementedError
-
-    #: what the store is known to do without probing (None: probe when it matters)
-    nests: bool | None = None
-
-    def close(self) -> None:
-        pass
+_EXPECTED = "expected s3://BUCKET/PREFIX or file:///PATH"
 
 
 def open_target(url: str, endpoint_url: str | None = None, retry: RetryPolicy | None = None,
                 workers: int = 8) -> Target:
-    """The target named by `url`: `s3://BUCKET[/PREFIX]` or `file:///PATH`."""
+    """The target named by `url`: `s3://BUCKET[/PREFIX]` or `file:///PATH` (not yet contacted).
+
+    Raises:
+        ConfigError: the URL names no usable target, or `endpoint_url` is given for a directory.
+    """
     parts = urlsplit(url)
     if parts.scheme == "s3":
         if not parts.netloc:
-            raise HmrError(f"{url}: no bucket (expected s3://BUCKET/PREFIX)")
+            raise ConfigError(f"{url}: no bucket (expected s3://BUCKET/PREFIX)")
         from builder.publish.s3 import S3Target
 
         return S3Target(parts.netloc, parts.path.strip("/"), endpoint_url, retry or RetryPolicy(), workers)
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise HmrError(f"{url}: only local paths (file:///PATH)")
+            raise ConfigError(f"{url}: only local paths (file:///PATH)")
         if endpoint_url:
-            raise HmrError("--endpoint-url applies to s3:// targets only")
+            raise ConfigError("--endpoint-url applies to s3:// targets only")
         from builder.publish.localdir import DirTarget
 
         return DirTarget(unquote(parts.path))
-    raise HmrError(f"{url}: unsupported target (expected s3://BUCKET/PREFIX or file:///PATH)")
+    raise ConfigError(f"{url}: unsupported target ({_EXPECTED})")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from builder.errors import FetchError
 from tests.contrib_support import FakeGitHub
 from tests.helpers import ROOT
 
@@ -118,6 +119,10 @@ def test_errors_are_one_line_without_the_token(fake: FakeGitHub) -> None:
     assert r.returncode == 1
     assert r.stderr.strip() == "error: GitHub API: HTTP 404: Not Found"
     assert TOKEN not in r.stdout + r.stderr
+    # in process: --debug (after the command name too) lets the FetchError through, with its fields
+    r = gh(fake, "comment", "--pr", "404", "--marker", "m", "--body", "x", "--debug")
+    assert isinstance(r.exception, FetchError) and r.exit_code == 1
+    assert (str(r.exception), r.exception.status, r.exception.url) == ("GitHub API: HTTP 404: Not Found", 404, fake.base)
     env = {k: v for k, v in _env(fake).items() if k not in ("GITHUB_TOKEN", "GH_TOKEN")}
     r = subprocess.run([sys.executable, "-m", "builder.contrib.github", "comment", "--pr", "1", "--marker", "m",
                         "--body", "x"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)

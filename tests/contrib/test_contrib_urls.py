@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from builder.contrib import crud
+from builder.errors import ConfigError
 from tests.contrib_support import HTTPSFiles, answer, make_ca
 from tests.helpers import run_hmr
 
@@ -115,9 +116,10 @@ def test_check_urls_reports_each_case(data: Path, server: HTTPSFiles, tls: tuple
     disk = res["disk.bin"]
     assert disk["outcome"] == "ok" and disk["warnings"] == ["content length 500 != size_on_disk_bytes 600"]
 
-    summary = dict(doc["summary"], warnings=None)
-    assert summary == {"checked": 8, "ok": 5, "dead": 1, "timeout": 1, "unreachable": 0, "wrong-length": 1,
-                       "warnings": None}
+    summary = doc["summary"]
+    # sluggish and disk warn on every run; on a loaded machine other answers may be slow as well
+    assert summary.pop("warnings") == sum(bool(x["warnings"]) for x in doc["results"]) >= 2
+    assert summary == {"checked": 8, "ok": 5, "dead": 1, "timeout": 1, "unreachable": 0, "wrong-length": 1}
     assert all(p.startswith("https://127.0.0.1:") for p in (x["url"] for x in doc["results"]))
 
 
@@ -158,9 +160,15 @@ def test_changed_only_and_bounded_concurrency(data: Path, server: HTTPSFiles, tl
                 "--format", "json")
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(r.stdout)
-    assert {x["url"].rsplit("/", 1)[1]: x["refs"] for x in doc["results"]} == {
-        "later.bin": ["image_generation/dead: dead.safetensors"],
-        "live.bin": ["image_generation/brand-new: brand-new.safetensors"]}
+    changed = {"later.bin": ["image_generation/dead: dead.safetensors"],
+               "live.bin": ["image_generation/brand-new: brand-new.safetensors"]}
+    assert {x["url"].rsplit("/", 1)[1]: x["refs"] for x in doc["results"]} == changed
+    # the API the command wraps: the same selection, and one source at a time
+    results = urls.check_urls(data_dir=work, changed_since=str(base), ca_bundle=ca)
+    assert {x.url.rsplit("/", 1)[1]: (x.refs, x.outcome) for x in results} == \
+        {name: (refs, "ok") for name, refs in changed.items()}
+    with pytest.raises(ConfigError):
+        urls.check_urls(data_dir=work, site_dir=base)
 
     # at most --concurrency requests in flight
     targets = [urls.Target(f"{server.base}/busy{i}.bin", [f"t/{i}"], SIZE) for i in range(6)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.site.manifest import MANIFEST_FILE
+from builder.routes import MANIFEST_FILE
 from tests.publish_support import Rclone
 
 #: the model the one-change build edits (an image-repo utility model: esrgan.json)

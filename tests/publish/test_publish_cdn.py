@@ -19,12 +19,12 @@ from urllib.parse import quote
 
 import pytest
 
-from builder.publish.deploy import shadowed_keys
+from builder.publish.plan import shadowed_keys
 from builder.publish.site import SNAPSHOT_SCOPE, load_site
-from builder.routes import IMMUTABLE_CACHE
-from builder.site.manifest import MANIFEST_FILE
+from builder.routes import IMMUTABLE_CACHE, MANIFEST_FILE, SNAPSHOTS, snapshot_key, v1_key, v2_key
+from tests.helpers import run_hmr
 from tests.publish_support import Ran, Rclone, aws_env, hmr_in_process, list_bucket
-from tests.site_support import free_port, nginx_binary, run_hmr, wait_for_port
+from tests.site_support import free_port, nginx_binary, wait_for_port
 
 
 class ProxyNginx:
@@ -105,7 +105,7 @@ def test_corpus_deploy_every_key_right_and_a_redeploy_uploads_nothing(public_sto
     assert r.returncode == 0, r.stderr
     site = load_site(corpus_site)
     live = {o.key for o in site.objects}
-    everything = live | {f"snapshots/1/{k}" for k in live if k.startswith(SNAPSHOT_SCOPE)}
+    everything = live | {snapshot_key(1, k) for k in live if k.startswith(SNAPSHOT_SCOPE)}
     skipped = shadowed_keys(everything)
     present = everything - skipped
     assert uploaded(r) == len(present) and f"{len(skipped)} skipped" in r.stdout
@@ -115,19 +115,19 @@ def test_corpus_deploy_every_key_right_and_a_redeploy_uploads_nothing(public_sto
     assert set(listing) == present
     # every manifest key is there, but the inner ones this store cannot hold (reported as skipped)
     assert set(site.manifest["files"]) - present <= skipped
-    assert {"api/model_references/v2/image_generation", "api/model_references/v1/stable_diffusion",
-            "legacy/models.csv", "index.html", MANIFEST_FILE, f"snapshots/1/{MANIFEST_FILE}"} <= present
+    assert {v2_key("image_generation"), v1_key("stable_diffusion"),
+            "legacy/models.csv", "index.html", MANIFEST_FILE, snapshot_key(1, MANIFEST_FILE)} <= present
 
     # read every object back: bytes, content type, cache policy
     by_key = {o.key: o for o in site.objects}
     conn = http.client.HTTPConnection("127.0.0.1", public_store.port, timeout=30)
     problems = []
     for key in sorted(present):
-        o = by_key[key.split("/", 2)[2] if key.startswith("snapshots/") else key]
+        o = by_key[key.split("/", 2)[2] if key.startswith(SNAPSHOTS) else key]
         conn.request("GET", "/cdn/site/" + quote(key, safe="/"))
         resp = conn.getresponse()
         body = resp.read()
-        cache = IMMUTABLE_CACHE if key.startswith("snapshots/") else o.cache_control
+        cache = IMMUTABLE_CACHE if key.startswith(SNAPSHOTS) else o.cache_control
         got = (resp.status, resp.getheader("Content-Type"), resp.getheader("Cache-Control"))
         if got != (200, o.content_type, cache) or body != (corpus_site / o.file).read_bytes():
             problems.append(f"{key}: {got}, {len(body)} bytes")
@@ -148,7 +148,7 @@ def test_verify_url_passes_through_the_cdn_and_names_a_key_corrupted_behind_it(
     holdable = len({o.key for o in site.objects} - shadowed_keys(o.key for o in site.objects))
     assert f"verified {holdable} keys at {base}: all match the manifest" in r.stdout
 
-    key = "api/model_references/v2/esrgan"
+    key = v2_key("esrgan")
     path = public_store.root / "cdn" / "small" / key
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # one flipped bit, same size: damage at rest that no listing size shows

@@ -13,13 +13,17 @@ import re
 import subprocess
 from pathlib import Path
 
-from builder.publish.deploy import deploy, plan_deploy, shadowed_keys
+import pytest
+
+from builder.errors import ConfigError, PublishError
+from builder.publish.deploy import deploy, deploy_site
+from builder.publish.plan import plan_deploy, shadowed_keys
 from builder.publish.site import PHASE_MUTABLE, PHASE_SNAPSHOT, SNAPSHOT_SCOPE, Site, load_site
-from builder.publish.targets import RetryPolicy, open_target
-from builder.routes import MUTABLE_CACHE
-from builder.site.manifest import MANIFEST_FILE
+from builder.publish.store import RetryPolicy, Target
+from builder.publish.targets import open_target
+from builder.routes import MANIFEST_FILE, MUTABLE_CACHE, SNAPSHOTS, snapshot_key, v2_file, v2_key
+from tests.helpers import HMR, run_hmr
 from tests.publish_support import Ran, Rclone, S3Proxy, aws_env, hmr_in_process, list_bucket
-from tests.site_support import HMR
 
 MANIFEST_KEYS = {MANIFEST_FILE, MANIFEST_FILE[: -len(".json")]}
 
@@ -38,15 +42,21 @@ def uploaded(r: Ran) -> int:
     return int(m[1])
 
 
-def s3_target(endpoint: str, bucket: str, prefix: str, retry: RetryPolicy | None = None):  # noqa: ANN201
-    os.environ.update(aws_env())  # the in-process deploys read the same credential chain
+@pytest.fixture(autouse=True)
+def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process deploys read the same credential chain as the `hmr deploy` runs (undone after)."""
+    for k, v in aws_env().items():
+        monkeypatch.setenv(k, v)
+
+
+def s3_target(endpoint: str, bucket: str, prefix: str, retry: RetryPolicy | None = None) -> Target:
     return open_target(f"s3://{bucket}/{prefix}", endpoint, retry)
 
 
 def expected_keys(site: Site) -> tuple[set[str], set[str]]:
     """(keys a store that cannot nest holds after deploying `site` first, keys it skips)."""
     live = {o.key for o in site.objects}
-    snap = {f"snapshots/{site.generation}/{k}" for k in live if k.startswith(SNAPSHOT_SCOPE)}
+    snap = {snapshot_key(site.generation, k) for k in live if k.startswith(SNAPSHOT_SCOPE)}
     everything = live | snap
     inner = shadowed_keys(everything)
     return everything - inner, inner
@@ -60,10 +70,10 @@ def test_one_model_changed_uploads_only_its_keys_in_order_and_prunes_after_the_m
     s3 = rclone.client()
     rclone.bucket("refsite")
     old, new = load_site(mini_site), load_site(mini_site_changed)
-    deploy(old, s3_target(rclone.url, "refsite", "change"))
+    deploy_site(old, s3_target(rclone.url, "refsite", "change"))
     # leftovers of older builds (which --prune removes) and an old snapshot (which it never touches)
-    stale = ["api/model_references/v2/retired_category.json", "legacy/retired.json", "stray.txt"]
-    for key in [*stale, "snapshots/0/api/old.json"]:
+    stale = [v2_file("retired_category"), "legacy/retired.json", "stray.txt"]
+    for key in [*stale, snapshot_key(0, "api/old.json")]:
         s3.put_object(Bucket="refsite", Key=f"change/{key}", Body=b"old")
     before = list_bucket(s3, "refsite", "change/")
 
@@ -80,10 +90,10 @@ def test_one_model_changed_uploads_only_its_keys_in_order_and_prunes_after_the_m
 
     old_sha = {o.key: o.sha256 for o in old.objects}
     changed = {o.key for o in new.objects if o.phase != PHASE_MUTABLE or old_sha.get(o.key) != o.sha256}
-    assert "api/model_references/v2/esrgan" in changed and "legacy/esrgan.json" in changed
-    assert "api/model_references/v2/gfpgan" not in changed and "legacy/gfpgan.json" not in changed
+    assert v2_key("esrgan") in changed and "legacy/esrgan.json" in changed
+    assert v2_key("gfpgan") not in changed and "legacy/gfpgan.json" not in changed
     assert len(changed) < len(new.objects) / 3, sorted(changed)  # a handful of keys, not the site
-    holdable = changed | {f"snapshots/2/{k}" for k in changed if k.startswith(SNAPSHOT_SCOPE)}
+    holdable = changed | {snapshot_key(2, k) for k in changed if k.startswith(SNAPSHOT_SCOPE)}
     holdable -= shadowed_keys(holdable | {o.key for o in new.objects})
     put_keys = [p.split("/", 3)[3] for m, p in proxy.log if m == "PUT"]
     assert set(put_keys) == holdable
@@ -94,13 +104,13 @@ def test_one_model_changed_uploads_only_its_keys_in_order_and_prunes_after_the_m
     for method, path in proxy.log:
         if method == "PUT":
             key = path.split("/", 3)[3]
-            kinds.append(0 if key.startswith("snapshots/") else 2 if key in MANIFEST_KEYS else 1)
+            kinds.append(0 if key.startswith(SNAPSHOTS) else 2 if key in MANIFEST_KEYS else 1)
         elif method == "POST":  # DeleteObjects
             kinds.append(3)
     assert kinds == sorted(kinds) and kinds[-1] == 3 and 0 in kinds and 1 in kinds and 2 in kinds
 
     after = list_bucket(s3, "refsite", "change/")
-    assert not set(stale) & set(after) and "snapshots/0/api/old.json" in after
+    assert not set(stale) & set(after) and snapshot_key(0, "api/old.json") in after
     for key, meta in before.items():  # nothing else deleted; unchanged objects untouched
         if key not in stale and key not in holdable:
             assert after[key] == meta, key
@@ -125,7 +135,7 @@ def test_a_deploy_killed_midway_leaves_the_old_manifest_live_and_the_next_run_co
     s3 = rclone.client()
     rclone.bucket("refsite")
     old, new = load_site(mini_site), load_site(mini_site_changed)
-    deploy(old, s3_target(rclone.url, "refsite", "crash"))
+    deploy_site(old, s3_target(rclone.url, "refsite", "crash"))
 
     def live() -> bytes:
         return s3.get_object(Bucket="refsite", Key=f"crash/{MANIFEST_FILE}")["Body"].read()
@@ -185,7 +195,7 @@ def test_metadata_lost_by_a_restart_costs_no_reupload_and_check_metadata_restore
     server = Rclone(tmp_path / "s3").start()
     try:
         server.bucket("b1")
-        assert deploy(site, s3_target(server.url, "b1", "site")).uploaded == 2 * len(site.objects)
+        assert deploy_site(site, s3_target(server.url, "b1", "site")).uploaded == 2 * len(site.objects)
     finally:
         server.stop()
     server = Rclone(tmp_path / "s3").start()  # same files, metadata forgotten
@@ -193,12 +203,12 @@ def test_metadata_lost_by_a_restart_costs_no_reupload_and_check_metadata_restore
         s3 = server.client()
         key = "site/legacy/esrgan.json"
         assert s3.head_object(Bucket="b1", Key=key).get("CacheControl") is None
-        assert deploy(site, s3_target(server.url, "b1", "site")).uploaded == 0  # the ETags still prove the bytes
-        repaired = deploy(site, s3_target(server.url, "b1", "site"), check_metadata=True)
+        assert deploy_site(site, s3_target(server.url, "b1", "site")).uploaded == 0  # the ETags still prove the bytes
+        repaired = deploy_site(site, s3_target(server.url, "b1", "site"), check_metadata=True)
         assert repaired.uploaded == len(site.objects)  # the live keys; a snapshot is written only once
         head = s3.head_object(Bucket="b1", Key=key)
         assert head["CacheControl"] == MUTABLE_CACHE and head["ContentType"] == "application/json"
-        assert deploy(site, s3_target(server.url, "b1", "site"), check_metadata=True).uploaded == 0
+        assert deploy_site(site, s3_target(server.url, "b1", "site"), check_metadata=True).uploaded == 0
     finally:
         server.stop()
 
@@ -223,7 +233,7 @@ def test_file_target_same_semantics(corpus_data: Path, mini_site: Path, mini_sit
     assert set(tree) == present
     by_key = {o.key: o for o in site.objects}
     for key, data in tree.items():
-        o = by_key[key.split("/", 2)[2] if key.startswith("snapshots/") else key]
+        o = by_key[key.split("/", 2)[2] if key.startswith(SNAPSHOTS) else key]
         assert hashlib.sha256(data).hexdigest() == o.sha256, key
 
     assert uploaded(hmr_deploy(mini_site, to)) == 0
@@ -236,9 +246,14 @@ def test_file_target_same_semantics(corpus_data: Path, mini_site: Path, mini_sit
         (mini_site_changed / "legacy" / "esrgan.json").read_bytes()
     assert not (www / "snapshots" / "2" / "legacy" / "stable_diffusion.json").exists()  # unchanged in gen 2
 
-    # generations only move forward
+    # generations only move forward (the API says which key refused it)
     r = hmr_deploy(mini_site, to)
     assert r.returncode == 1 and "newer than this site's 1" in r.stderr, r.stderr
+    with pytest.raises(PublishError, match="the live generation 2 is newer than this site's 1") as refused:
+        deploy(mini_site, to)
+    assert refused.value.key == MANIFEST_FILE
+    again = deploy(mini_site_changed, to, prune=True)  # the API, as `hmr deploy` calls it
+    assert (again.uploaded, again.deleted, again.plan.generation) == (0, 0, 2)
 
     # a fresh checkout: pull the live manifest, build, and the count continues
     fresh = tmp_path / "fresh-site"
@@ -249,3 +264,23 @@ def test_file_target_same_semantics(corpus_data: Path, mini_site: Path, mini_sit
     build(corpus_data, fresh)
     assert load_site(fresh).generation == 3
     assert hmr_deploy(fresh, to).returncode == 0
+
+
+def test_a_failed_deploy_is_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
+    not_built = tmp_path / "not-built"
+    not_built.mkdir()
+    message = f"{not_built}: no {MANIFEST_FILE} (not a built site? run `hmr build` first)"
+    args = ("deploy", "--site", str(not_built), "--to", f"file://{tmp_path / 'www'}")
+    r = run_hmr(*args)
+    assert (r.returncode, r.stderr) == (1, f"error: {message}\n")
+    r = run_hmr(*args, "--debug")  # after the command name, as `hmr --debug deploy ...`
+    assert r.returncode == 1 and r.stderr.startswith("Traceback (most recent call last):\n"), r.stderr
+    assert r.stderr.splitlines()[-1] == f"builder.errors.PublishError: {message}"
+    assert not (tmp_path / "www").exists()  # nothing was written: the site is checked first
+
+    with pytest.raises(PublishError) as e:
+        deploy(not_built, f"file://{tmp_path / 'www'}")
+    assert e.value.key == MANIFEST_FILE
+    for url in ("ftp://host/x", "s3:///no-bucket", "file://host/path"):
+        with pytest.raises(ConfigError, match="file:///PATH|s3://BUCKET/PREFIX"):
+            open_target(url)

@@ -10,9 +10,8 @@ import pytest
 
 from builder.categories import IMAGE_REPO, TEXT_REPO
 from builder.publish.legacy_sync import repo_files
-from tests.helpers import LEGACY_CURRENT
+from tests.helpers import LEGACY_CURRENT, run_hmr
 from tests.publish_support import GIT_ENV, FakeGitHub, Ran, git, git_bytes, hmr_in_process, refs, seed_bare_repo
-from tests.site_support import run_hmr
 
 BRANCH_RE = re.compile(r"^refs/heads/sync/(?P<cat>[a-z_]+|multi)/\d{8}-\d{6}$")
 TOKEN = "ghp_test_token_never_printed_0123456789"
@@ -57,7 +56,7 @@ def test_sync_pushes_a_branch_holding_exactly_the_rebuilt_files_then_nothing(
     r = sync(site_two_changes, repo)
     assert r.returncode == 0, r.stderr
     pushed = new_refs(before, refs(repo))
-    assert list(pushed) != [] and len(pushed) == 1, pushed
+    assert len(pushed) == 1, pushed
     branch = next(iter(pushed))
     m = BRANCH_RE.match(branch)
     assert m, branch
@@ -116,8 +115,9 @@ def test_pull_request_opened_and_the_superseded_one_closed(site_two_changes: Pat
         assert f"refs/heads/{pr['head']['ref']}" in refs(repo)
         assert f"opened pull request #{pr['number']}" in r.stdout
         assert old["state"] == "closed" and unrelated["state"] == "open"
-        assert [(n, body) for _, n, body in gh.comments if n == old["number"]] and \
-            f"Superseded by #{pr['number']}" in gh.comments[0][2]
+        # one comment, on the superseded pull request, pointing at the new one
+        assert [(n, body.startswith(f"Superseded by #{pr['number']} ")) for _, n, body in gh.comments] == \
+            [(old["number"], True)]
         assert f"closed the superseded pull request #{old['number']}" in r.stdout
         assert {auth for _, _, auth in gh.calls} == {f"token {TOKEN}"}
 
