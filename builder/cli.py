@@ -129,7 +129,8 @@ def main(debug: bool) -> None:
 def validate(data_dir: Path) -> None:
     """Check every data file; print every problem as FILE:POINTER: message."""
     from builder.config import canonical_format
-    from builder.records import load, load_legacy
+    from builder.legacy.source import load_legacy
+    from builder.records import load
     from builder.validate import validate as run_validate
 
     loader = load_legacy if _run(canonical_format, data_dir) == "legacy" else load

@@ -7,7 +7,8 @@ from pathlib import Path
 from builder.cache import RecordCache
 from builder.config import canonical_format
 from builder.errors import Problem, ValidationFailed
-from builder.records import CategoryData, load, load_legacy
+from builder.legacy.source import load_legacy
+from builder.records import CategoryData, load
 from builder.validate import validate
 
 __all__ = ["load_valid", "remember"]
