@@ -128,20 +128,12 @@ def main(debug: bool) -> None:
 @click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
 def validate(data_dir: Path) -> None:
     """Check every data file; print every problem as FILE:POINTER: message."""
-    from builder.config import canonical_format
-    from builder.legacy.source import load_legacy
-    from builder.records import load
-    from builder.validate import validate as run_validate
+    from builder.load import validate as run_validate
 
-    loader = load_legacy if _run(canonical_format, data_dir) == "legacy" else load
-    cats, problems = loader(data_dir)
-    problems = sorted(problems + run_validate(cats))
-    _report(problems)
-    errors = sum(p.severity == "error" for p in problems)
-    models = sum(len(cd.records) for cd in cats.values())
-    if errors:
-        _fail(f"{errors} error(s) in {data_dir}")
-    click.echo(f"{models} models valid ({len(problems)} warning(s))")
+    result = run_validate(data_dir)
+    result.raise_for_errors()
+    report(result.problems)
+    click.echo(result.summary())
 
 
 @main.command("import-legacy")

@@ -26,6 +26,7 @@ from builder.categories import BY_NAME, NAMES, Category
 from builder.contrib.yamledit import patch_yaml, render_json, same
 from builder.errors import EditRefused, Problem
 from builder.legacy.jsonrec import order_v2
+from builder.load import load_checked, remember
 from builder.records import (
     RECORD_SUFFIXES,
     SCHEMA_HINT,
@@ -33,13 +34,11 @@ from builder.records import (
     CategoryData,
     dump_yaml,
     key_problem,
-    load_category,
     parse_file,
     record_path,
     render_record,
     schema_hint,
 )
-from builder.validate import validate
 
 
 @dataclass
@@ -288,12 +287,6 @@ class Trial:
     new_problems: list[Problem]
 
 
-def _load_some(data_dir: Path, names: list[str], cache: RecordCache) -> tuple[dict[str, CategoryData], list[Problem]]:
-    problems: list[Problem] = []
-    cats = {n: load_category(data_dir, BY_NAME[n], problems, cache) for n in names}
-    return cats, problems + validate(cats)
-
-
 def trial(data_dir: Path, plan: Plan) -> Trial:
     """Load + validate the data set as it is and as it would be after `plan`; what the plan adds.
 
@@ -303,12 +296,8 @@ def trial(data_dir: Path, plan: Plan) -> Trial:
     """
     touched = sorted({rel.split("/", 1)[0] for rel in [*plan.writes, *plan.deletes]})
     cache = RecordCache(data_dir)  # keyed by content, so the scratch copy hits it for unchanged files
-    before, problems = _load_some(data_dir, touched, cache)
-    for cd in before.values():  # no retain(): the cache also serves the categories not loaded here
-        for rec in cd.records.values():
-            if rec.schema_ok:
-                cache.put(rec.digest, rec.data)
-    cache.save()
+    before, problems = load_checked(data_dir, cache, touched, legacy=False)
+    remember(cache, before, retain=False)  # the cache also serves the categories not loaded here
     known = {_problem_key(data_dir, p) for p in problems}
     with tempfile.TemporaryDirectory(prefix="hmr-edit-") as tmp:
         scratch = Path(tmp) / "data"
@@ -317,7 +306,7 @@ def trial(data_dir: Path, plan: Plan) -> Trial:
             if (data_dir / name).is_dir():
                 _clone(data_dir / name, scratch / name)
         _apply(scratch, plan)
-        after, after_problems = _load_some(scratch, touched, cache)
+        after, after_problems = load_checked(scratch, cache, touched, legacy=False)
         new = sorted(_moved(data_dir, scratch, p) for p in after_problems
                      if _problem_key(scratch, p) not in known)
     return Trial(before, after, new)

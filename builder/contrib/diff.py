@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from builder.categories import CATEGORIES
-from builder.errors import HmrError
+from builder.errors import DataError, HmrError
 
 V1 = "api/model_references/v1"
 V2 = "api/model_references/v2"
@@ -87,27 +87,16 @@ def snapshot_of_data(data_dir: Path, label: str | None = None, cache_of: Path | 
 
     `cache_of`: a data directory whose record cache may serve unchanged files (read only: a temporary
     directory's own cache would only pile up)."""
-    from builder.cache import RecordCache
-    from builder.config import canonical_format
     from builder.errors import ValidationFailed
     from builder.load import load_valid
-    from builder.records import load
     from builder.site.outputs import compile_outputs
-    from builder.validate import validate
 
     name = label or str(data_dir)
     try:
-        if cache_of is None or canonical_format(data_dir) == "legacy":
-            cats, _ = load_valid(data_dir)
-        else:
-            cats, problems = load(data_dir, RecordCache(cache_of))
-            problems += validate(cats)
-            errors = [p for p in problems if p.severity == "error"]
-            if errors:
-                raise ValidationFailed(sorted(errors))
+        cats, _ = load_valid(data_dir, cache_from=cache_of)
     except ValidationFailed as e:
-        first = e.problems[0] if e.problems else ""
-        raise HmrError(f"{name}: the data does not validate ({len(e.problems)} problem(s); first: {first})") from None
+        errors = [p for p in e.problems if p.severity == "error"]
+        raise DataError(f"{name}: the data does not validate ({len(errors)} problem(s); first: {errors[0]})") from None
     files = compile_outputs(cats)
     return snapshot_from(name, files.get)
 
