@@ -17,10 +17,6 @@ import click
 from builder.errors import HmrError, Problem, ValidationFailed
 
 
-class _Ctx:
-    debug = False
-
-
 def fail(message: str) -> NoReturn:
     """Print `error: message` on stderr and exit 1 (for failures a command finds itself)."""
     click.echo(f"error: {message}", err=True)
@@ -33,12 +29,13 @@ def report(problems: list[Problem]) -> None:
         click.echo(str(p), err=True)
 
 
-def _run(fn, *args, **kwargs):  # noqa: ANN001, ANN202 - kept for callers not yet moved to HmrGroup
+# Kept only for builder.publish.cli until its commands raise instead (HmrGroup converts the errors):
+# new code calls functions directly and raises HmrError subclasses.
+def _run(fn, *args, **kwargs):  # noqa: ANN001, ANN202
     return fn(*args, **kwargs)
 
 
 _fail = fail
-_report = report
 
 
 def _convert(e: BaseException) -> NoReturn:
@@ -103,6 +100,7 @@ class HmrGroup(LazyGroup):
             return super().invoke(ctx)
         except (HmrError, OSError) as e:
             if ctx.params.get("debug"):
+                report(getattr(e, "problems", None) or [])  # the traceback says where, these say what
                 raise
             _convert(e)
 
@@ -121,16 +119,15 @@ def _module_exists(module: str) -> bool:
 @click.version_option(package_name="horde-model-reference-site")
 def main(debug: bool) -> None:
     """AI-Horde model reference: validate, build, publish and read the static site."""
-    _Ctx.debug = debug
 
 
 @main.command()
 @click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
 def validate(data_dir: Path) -> None:
     """Check every data file; print every problem as FILE:POINTER: message."""
-    from builder.load import validate as run_validate
+    from builder import api
 
-    result = run_validate(data_dir)
+    result = api.validate(data_dir)
     result.raise_for_errors()
     report(result.problems)
     click.echo(result.summary())
@@ -141,7 +138,7 @@ def validate(data_dir: Path) -> None:
 @click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
 def import_legacy(src: str, data_dir: Path) -> None:
     """Import legacy files from SRC (a directory or a raw GitHub base URL) into data/."""
-    from builder.legacy.importer import import_legacy as run_import
+    from builder import api
 
     progress = None
     if sys.stderr.isatty():  # long imports show where they are; pipes and CI logs stay clean
@@ -149,12 +146,10 @@ def import_legacy(src: str, data_dir: Path) -> None:
         def progress(category: str) -> None:
             click.echo(f"  converted {category}", err=True)
 
-    summary = _run(run_import, src, data_dir, progress)
+    summary = api.import_legacy(src, data_dir, progress)
     for w in summary.warnings:
         click.echo(f"warning: {w}", err=True)
-    counts = ", ".join(f"{k} {v}" for k, v in summary.categories.items())
-    click.echo(f"imported {counts}; {summary.written} file(s) written, {summary.removed} removed, "
-               f"{summary.unchanged} unchanged")
+    click.echo(summary.describe())
 
 
 @main.command()
@@ -167,10 +162,10 @@ def import_legacy(src: str, data_dir: Path) -> None:
               help="Ed25519 private key (PEM, or base64 of the 32-byte seed): write manifest.json.sig.")
 def build(data_dir: Path, out_dir: Path, previous: str | None, sign_key: Path | None) -> None:
     """Validate data/, then write the site; on any error write nothing."""
-    from builder.site.build import build as run_build
+    from builder import api
 
-    result = _run(run_build, data_dir, out_dir, previous=previous, sign_key=sign_key)
-    _report(result.warnings)
+    result = api.build(data_dir, out_dir, previous=previous, sign_key=sign_key)
+    report(result.warnings)
     s = result.stats
     click.echo(f"{len(result.files)} files: {s.written} written, {s.removed} removed, {s.unchanged} unchanged")
 
@@ -184,7 +179,7 @@ def serve(site_dir: Path, port: int, host: str, quiet: bool) -> None:
     """Preview server for a built site: the route table, ETag/Last-Modified, 304, content types."""
     from builder.site.serve import make_server
 
-    server = _run(make_server, site_dir, host, port, quiet)
+    server = make_server(site_dir, host, port, quiet)
     click.echo(f"serving {site_dir} at {server.url}/ (API base {server.url}/api); Ctrl-C stops", err=True)
     try:
         server.serve_forever()

@@ -48,6 +48,29 @@ class Plan:
     deletes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Download:
+    """One downloadable file of a new model (`hmr model add --url ... --sha256 ...`)."""
+
+    url: str
+    #: default: the URL's last path segment
+    file_name: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+    def entry(self) -> dict[str, Any]:
+        """The `config.download` entry of this file."""
+        from urllib.parse import unquote, urlsplit
+
+        name = self.file_name or unquote(urlsplit(self.url).path.rstrip("/").rsplit("/", 1)[-1]) or "model"
+        entry: dict[str, Any] = {"file_name": name, "file_url": self.url}
+        if self.sha256 is not None:
+            entry["sha256sum"] = self.sha256
+        if self.size_bytes is not None:
+            entry["size_bytes"] = self.size_bytes
+        return entry
+
+
 @dataclass
 class EditResult:
     message: str
@@ -325,9 +348,14 @@ def _commit(data_dir: Path, plan: Plan, message: str, tried: Trial | None = None
 
 # --- the four edits -------------------------------------------------------------------------------
 
-def add_model(data_dir: Path, category: str, key: str, record: dict, *, now: int | None = None,
-              by: str | None = None) -> EditResult:
-    """Create `data/<category>/<key>.yaml` from `record` (v2 fields; `name` defaults to the key)."""
+def add_model(data_dir: Path, category: str, key: str, record: dict, *, download: Download | None = None,
+              sets: Sequence[tuple[str, Any]] = (), now: int | None = None, by: str | None = None) -> EditResult:
+    """Create `data/<category>/<key>.yaml` from `record` (v2 fields; `name` defaults to the key),
+    with `download` appended to its downloads and then `sets` (dotted path, value) applied.
+
+    Raises:
+        EditRefused: the edit would leave data/ invalid, or cannot be made; nothing was written.
+    """
     cat = _category(category)
     _require_v2(data_dir)
     if not isinstance(record, dict):
@@ -336,6 +364,14 @@ def add_model(data_dir: Path, category: str, key: str, record: dict, *, now: int
     if _existing(data_dir, cat, key) is not None:
         raise EditRefused(f"{cat.name}/{key} already exists (use `hmr model update`)")
     data = copy.deepcopy(record)
+    if download is not None:
+        config = data.setdefault("config", {})
+        downloads = config.setdefault("download", []) if isinstance(config, dict) else None
+        if not isinstance(downloads, list):
+            raise EditRefused("config.download must be a list to add a download to it")
+        downloads.append(download.entry())
+    for field_path, value in sets:
+        set_path(data, field_path, value)
     data.setdefault("name", key)
     _stamp(data, _now(now), by, created=True)
     plan = Plan(writes={_rel(data_dir, path): _render(cat, key, path, None, data)})
