@@ -70,10 +70,12 @@ class LazyGroup(click.Group):
     """A group whose subsystem commands are imported only when run (see LAZY_COMMANDS)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """The group's own commands and the lazy ones whose module is installed."""
         lazy = [n for n, target in LAZY_COMMANDS.items() if _module_exists(target.split(":")[0])]
         return sorted(set(super().list_commands(ctx)) | set(lazy))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command `name`, importing its module if it is a lazy one."""
         if name in LAZY_COMMANDS and name not in self.commands:
             import importlib
 
@@ -88,6 +90,7 @@ class HmrGroup(LazyGroup):
     """The root group: one error conversion for every command, `--debug` anywhere on the line."""
 
     def main(self, args=None, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN201 - click's signature
+        """Run the CLI; a `--debug` after the command name counts as given before it."""
         argv = list(sys.argv[1:] if args is None else args)
         end = argv.index("--") if "--" in argv else len(argv)
         if "--debug" in argv[1:end]:  # `hmr build --debug` means `hmr --debug build`
@@ -96,6 +99,7 @@ class HmrGroup(LazyGroup):
         return super().main(argv, *a, **kw)
 
     def invoke(self, ctx: click.Context):  # noqa: ANN201 - whatever the command returns
+        """Run the command; an HmrError or OSError becomes one `error:` line and exit 1."""
         try:
             return super().invoke(ctx)
         except (HmrError, OSError) as e:

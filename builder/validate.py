@@ -99,6 +99,7 @@ def _message(error: Any) -> str:
 
 
 def schema_problems(path: str, category: str, data: Any) -> list[Problem]:
+    """Every schema error of one record (`category` None: a settings file), sorted by pointer."""
     try:
         _fast_validator(category)(data)
         return []
@@ -114,6 +115,7 @@ def schema_problems(path: str, category: str, data: Any) -> list[Problem]:
 
 
 def record_problems(cd: CategoryData, rec: Record) -> list[Problem]:
+    """The schema and semantic problems of one record; marks it schema-valid when it is."""
     cat = cd.category
     path = str(rec.path)
     problems = [] if rec.schema_ok else schema_problems(path, cat.name, rec.data)
@@ -170,6 +172,7 @@ def _text_problems(cd: CategoryData, path: str, data: dict) -> list[Problem]:
 
 
 def settings_problems(cd: CategoryData) -> list[Problem]:
+    """The problems of a category's settings file: schema, pinned keys without a file, renames."""
     if cd.settings_path is None:
         return []
     path = str(cd.settings_path)
