@@ -36,6 +36,9 @@ from builder.records import (
     schema_hint,
 )
 
+__all__ = ["Download", "EditResult", "add_model", "read_record_source", "remove_model", "rename_model", "set_path",
+           "unset_path", "update_model"]
+
 
 @dataclass(frozen=True)
 class Download:

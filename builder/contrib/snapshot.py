@@ -5,6 +5,7 @@ build`), or of a git ref (its `data/` read with `git archive`; nothing is writte
 
 from __future__ import annotations
 
+import io
 import subprocess
 import tarfile
 import tempfile
@@ -133,9 +134,7 @@ def snapshot_of_ref(ref: str, repo: Path, data_dir: Path) -> Snapshot:
             if archive.returncode != 0:
                 raise FetchError(f"{ref}: git archive failed: {archive.stderr.decode(errors='replace').strip()}",
                                  url=f"{root}@{sha}")
-            tar_path = Path(tmp) / "data.tar"
-            tar_path.write_bytes(archive.stdout)
-            with tarfile.open(tar_path) as tf:
+            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tf:
                 _extract(tf, src)
         (src / rel).mkdir(parents=True, exist_ok=True)  # a commit from before data/ existed: nothing
         return snapshot_of_data(src / rel, f"{ref} ({sha[:12]})", cache_of=data_dir if data_dir.is_dir() else None)

@@ -31,8 +31,8 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("group", ["core", "model", "diff"])
-def test_an_error_is_one_line_and_debug_shows_the_traceback(group: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("group", "debug_first"), [("core", True), ("model", False), ("diff", False)])
+def test_an_error_is_one_line_and_debug_shows_the_traceback(group: str, debug_first: bool, tmp_path: Path) -> None:
     args = _failing(tmp_path)[group]
     plain = run_hmr(*args)
     assert plain.returncode == 1
@@ -41,12 +41,11 @@ def test_an_error_is_one_line_and_debug_shows_the_traceback(group: str, tmp_path
     assert last.startswith(EXPECTED[group]), plain.stderr
     assert [line for line in plain.stderr.splitlines() if line.startswith("error: ")] == [last]
 
-    for debug in (["--debug", *args], [*args, "--debug"]):  # before or after the command name
-        r = run_hmr(*debug)
-        assert r.returncode == 1
-        assert "Traceback (most recent call last)" in r.stderr, r.stderr
-        assert not [line for line in r.stderr.splitlines() if line.startswith("error: ")]
-        assert r.stderr.strip().splitlines()[-1].startswith("builder.errors."), r.stderr
+    r = run_hmr(*(["--debug", *args] if debug_first else [*args, "--debug"]))  # before or after the command
+    assert r.returncode == 1
+    assert "Traceback (most recent call last)" in r.stderr, r.stderr
+    assert not [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.stderr.strip().splitlines()[-1].startswith("builder.errors."), r.stderr
 
 
 def test_debug_still_lists_the_validation_problems(tmp_path: Path) -> None:
