@@ -15,6 +15,8 @@ DEFAULT_BRANCH = "main"
 
 @dataclass(frozen=True)
 class Category:
+    """One model-reference category: its names, the legacy file it maps to, and its v2 fields."""
+
     name: str
     domain: str
     purpose: str
@@ -34,10 +36,12 @@ class Category:
 
     @property
     def has_legacy(self) -> bool:
+        """Whether the category has a legacy (v1) file."""
         return self.legacy_file is not None
 
     @property
     def v2_file(self) -> str:
+        """The file name the existing library caches the category's v2 document under."""
         return "stable_diffusion.json" if self.name == "image_generation" else f"{self.name}.json"
 
     @property
@@ -119,6 +123,11 @@ V2_SCHEMA_VERSION = "2.1.0"
 
 
 def get(name: str) -> Category:
+    """The category called `name`.
+
+    Raises:
+        KeyError: no such category (the message lists the known ones).
+    """
     try:
         return BY_NAME[name]
     except KeyError:

@@ -17,10 +17,6 @@ import click
 from builder.errors import HmrError, Problem, ValidationFailed
 
 
-class _Ctx:
-    debug = False
-
-
 def fail(message: str) -> NoReturn:
     """Print `error: message` on stderr and exit 1 (for failures a command finds itself)."""
     click.echo(f"error: {message}", err=True)
@@ -31,14 +27,6 @@ def report(problems: list[Problem]) -> None:
     """Print validation problems (warnings included) on stderr, one per line."""
     for p in problems:
         click.echo(str(p), err=True)
-
-
-def _run(fn, *args, **kwargs):  # noqa: ANN001, ANN202 - kept for callers not yet moved to HmrGroup
-    return fn(*args, **kwargs)
-
-
-_fail = fail
-_report = report
 
 
 def _convert(e: BaseException) -> NoReturn:
@@ -69,28 +57,15 @@ LAZY_COMMANDS = {
 }
 
 
-class LazyGroup(click.Group):
-    """A group whose subsystem commands are imported only when run (see LAZY_COMMANDS)."""
+class ErrorGroup(click.Group):
+    """A group with the package's one error conversion, and `--debug` anywhere on the line.
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        lazy = [n for n, target in LAZY_COMMANDS.items() if _module_exists(target.split(":")[0])]
-        return sorted(set(super().list_commands(ctx)) | set(lazy))
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in LAZY_COMMANDS and name not in self.commands:
-            import importlib
-
-            module, attr = LAZY_COMMANDS[name].split(":")
-            if not _module_exists(module):
-                return None
-            return getattr(importlib.import_module(module), attr)
-        return super().get_command(ctx, name)
-
-
-class HmrGroup(LazyGroup):
-    """The root group: one error conversion for every command, `--debug` anywhere on the line."""
+    Any group of commands (`hmr`, the GitHub workflow steps) uses it, so every command prints an
+    `HmrError` or `OSError` the same way: one `error:` line, exit status 1, a traceback with `--debug`.
+    """
 
     def main(self, args=None, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN201 - click's signature
+        """Run the CLI; a `--debug` after the command name counts as given before it."""
         argv = list(sys.argv[1:] if args is None else args)
         end = argv.index("--") if "--" in argv else len(argv)
         if "--debug" in argv[1:end]:  # `hmr build --debug` means `hmr --debug build`
@@ -99,12 +74,34 @@ class HmrGroup(LazyGroup):
         return super().main(argv, *a, **kw)
 
     def invoke(self, ctx: click.Context):  # noqa: ANN201 - whatever the command returns
+        """Run the command; an HmrError or OSError becomes one `error:` line and exit 1."""
         try:
             return super().invoke(ctx)
         except (HmrError, OSError) as e:
             if ctx.params.get("debug"):
+                report(getattr(e, "problems", None) or [])  # the traceback says where, these say what
                 raise
             _convert(e)
+
+
+class HmrGroup(ErrorGroup):
+    """The `hmr` group: its subsystem commands are imported only when run (see LAZY_COMMANDS)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The group's own commands and the lazy ones whose module is installed."""
+        lazy = [n for n, target in LAZY_COMMANDS.items() if _module_exists(target.split(":")[0])]
+        return sorted(set(super().list_commands(ctx)) | set(lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command `name`, importing its module if it is a lazy one."""
+        if name in LAZY_COMMANDS and name not in self.commands:
+            import importlib
+
+            module, attr = LAZY_COMMANDS[name].split(":")
+            if not _module_exists(module):
+                return None
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
 
 
 def _module_exists(module: str) -> bool:
@@ -121,26 +118,18 @@ def _module_exists(module: str) -> bool:
 @click.version_option(package_name="horde-model-reference-site")
 def main(debug: bool) -> None:
     """AI-Horde model reference: validate, build, publish and read the static site."""
-    _Ctx.debug = debug
 
 
 @main.command()
 @click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
 def validate(data_dir: Path) -> None:
     """Check every data file; print every problem as FILE:POINTER: message."""
-    from builder.config import canonical_format
-    from builder.records import load, load_legacy
-    from builder.validate import validate as run_validate
+    from builder import api
 
-    loader = load_legacy if _run(canonical_format, data_dir) == "legacy" else load
-    cats, problems = loader(data_dir)
-    problems = sorted(problems + run_validate(cats))
-    _report(problems)
-    errors = sum(p.severity == "error" for p in problems)
-    models = sum(len(cd.records) for cd in cats.values())
-    if errors:
-        _fail(f"{errors} error(s) in {data_dir}")
-    click.echo(f"{models} models valid ({len(problems)} warning(s))")
+    result = api.validate(data_dir)
+    result.raise_for_errors()
+    report(result.problems)
+    click.echo(result.summary())
 
 
 @main.command("import-legacy")
@@ -148,7 +137,7 @@ def validate(data_dir: Path) -> None:
 @click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
 def import_legacy(src: str, data_dir: Path) -> None:
     """Import legacy files from SRC (a directory or a raw GitHub base URL) into data/."""
-    from builder.legacy.importer import import_legacy as run_import
+    from builder import api
 
     progress = None
     if sys.stderr.isatty():  # long imports show where they are; pipes and CI logs stay clean
@@ -156,12 +145,10 @@ def import_legacy(src: str, data_dir: Path) -> None:
         def progress(category: str) -> None:
             click.echo(f"  converted {category}", err=True)
 
-    summary = _run(run_import, src, data_dir, progress)
+    summary = api.import_legacy(src, data_dir, progress)
     for w in summary.warnings:
         click.echo(f"warning: {w}", err=True)
-    counts = ", ".join(f"{k} {v}" for k, v in summary.categories.items())
-    click.echo(f"imported {counts}; {summary.written} file(s) written, {summary.removed} removed, "
-               f"{summary.unchanged} unchanged")
+    click.echo(summary.describe())
 
 
 @main.command()
@@ -174,10 +161,10 @@ def import_legacy(src: str, data_dir: Path) -> None:
               help="Ed25519 private key (PEM, or base64 of the 32-byte seed): write manifest.json.sig.")
 def build(data_dir: Path, out_dir: Path, previous: str | None, sign_key: Path | None) -> None:
     """Validate data/, then write the site; on any error write nothing."""
-    from builder.site.build import build as run_build
+    from builder import api
 
-    result = _run(run_build, data_dir, out_dir, previous=previous, sign_key=sign_key)
-    _report(result.warnings)
+    result = api.build(data_dir, out_dir, previous=previous, sign_key=sign_key)
+    report(result.warnings)
     s = result.stats
     click.echo(f"{len(result.files)} files: {s.written} written, {s.removed} removed, {s.unchanged} unchanged")
 
@@ -191,7 +178,7 @@ def serve(site_dir: Path, port: int, host: str, quiet: bool) -> None:
     """Preview server for a built site: the route table, ETag/Last-Modified, 304, content types."""
     from builder.site.serve import make_server
 
-    server = _run(make_server, site_dir, host, port, quiet)
+    server = make_server(site_dir, host, port, quiet)
     click.echo(f"serving {site_dir} at {server.url}/ (API base {server.url}/api); Ctrl-C stops", err=True)
     try:
         server.serve_forever()

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ TEXT_GENERATION_PARAMS = (
 
 @dataclass
 class Record:
+    """One model record: its category, key, file, and the parsed data (v2 fields plus `legacy:`)."""
+
     category: str
     key: str
     path: Path
@@ -47,16 +50,20 @@ class Record:
 
     @property
     def v2(self) -> dict:
+        """The record's v2 fields (the data without its `legacy:` block)."""
         return {k: v for k, v in self.data.items() if k != "legacy"}
 
     @property
     def legacy(self) -> dict | None:
+        """The `legacy:` block (what only the legacy format carries), or None."""
         block = self.data.get("legacy")
         return block if isinstance(block, dict) else None
 
 
 @dataclass
 class CategoryData:
+    """One category as loaded: its records in published order and its `_category.yaml` settings."""
+
     category: Category
     records: dict[str, Record] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
@@ -66,12 +73,20 @@ class CategoryData:
 
     @property
     def text_defaults(self) -> dict:
+        """The text converter's defaults (db.json fields every text model gets)."""
         return self.settings.get("defaults") or dict(TEXT_DEFAULTS)
 
     @property
     def settings_whitelist(self) -> set[str]:
+        """The generation parameters a text record's `settings` may hold."""
         params = self.settings.get("generation_params")
         return set(params) if isinstance(params, dict) else set(TEXT_GENERATION_PARAMS)
+
+
+def json_pointer(parts: Iterable[object]) -> str:
+    """The RFC 6901 JSON pointer of a path of keys and list indexes ("" for the whole document)."""
+    escaped = [str(p).replace("~", "~0").replace("/", "~1") for p in parts]
+    return "/" + "/".join(escaped) if escaped else ""
 
 
 def key_problem(key: str) -> str | None:
@@ -106,8 +121,6 @@ def record_path(data_dir: Path, category: str, key: str, suffix: str = ".yaml") 
     return data_dir / category / (key + suffix)
 
 
-
-
 @functools.cache
 def _yaml() -> tuple[Any, Any, Any]:
     """(yaml, loader, dumper), imported on first use: a warm build reads records from the cache only."""
@@ -120,6 +133,11 @@ def _yaml() -> tuple[Any, Any, Any]:
 
 
 def parse_file(path: Path, text: str) -> Any:
+    """The content of a data file: JSON for `.json`, YAML otherwise.
+
+    Raises:
+        ValueError: the text is not well-formed (a ParseError for YAML).
+    """
     if path.suffix == ".json":
         return json.loads(text)
     yaml, loader, _ = _yaml()
@@ -130,6 +148,7 @@ def parse_file(path: Path, text: str) -> Any:
 
 
 def dump_yaml(value: Any) -> str:
+    """YAML as data files are written: block style, key order kept, unicode as is, no line wrapping."""
     yaml, _, dumper = _yaml()
     return yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=True, width=1 << 30,
                      default_flow_style=False)
@@ -142,6 +161,7 @@ def schema_hint(category: str, key: str) -> str:
 
 
 def render_record(category: str, key: str, data: dict) -> str:
+    """The text of a new record file: the schema hint, then the data as YAML."""
     return schema_hint(category, key) + dump_yaml(data)
 
 
@@ -159,6 +179,10 @@ def _walk(root: Path) -> list[tuple[str, Path]]:
 
 def load_category(data_dir: Path, cat: Category, problems: list[Problem],
                   cache: RecordCache | None = None) -> CategoryData:
+    """One category folder's records (ordered) and settings; what cannot be read goes to `problems`.
+
+    A file whose bytes `cache` knows is not parsed again and counts as schema-valid.
+    """
     cd = CategoryData(cat)
     root = data_dir / cat.name
     if not root.is_dir():
@@ -257,37 +281,3 @@ def load(data_dir: Path, cache: RecordCache | None = None) -> tuple[dict[str, Ca
 
 def _one_line(e: Exception) -> str:
     return " ".join(str(e).split())
-
-
-def load_legacy(legacy_dir: Path) -> tuple[dict[str, CategoryData], list[Problem]]:
-    """Records converted in memory from a directory of legacy files (canonical_format = legacy).
-
-    Problems point at the legacy file; the conversion is the one `hmr import-legacy` writes to disk.
-    """
-    from builder.errors import HmrError
-    from builder.legacy.convert import records_from_legacy
-    from builder.legacy.importer import read_source
-
-    cats = {c.name: CategoryData(c) for c in CATEGORIES}
-    try:
-        files = read_source(str(legacy_dir))
-    except HmrError as e:
-        return cats, [Problem(str(legacy_dir), "", str(e))]
-    problems: list[Problem] = []
-    for cd in cats.values():
-        cat = cd.category
-        if cat.legacy_kind not in ("text", "image", "generic"):
-            continue
-        try:
-            records, settings = records_from_legacy(cat, files)
-        except HmrError as e:
-            problems.append(Problem(str(legacy_dir / (cat.legacy_file or "")), "", str(e)))
-            continue
-        if not records and settings is None:
-            continue
-        if settings is not None:
-            cd.settings = settings
-        path = legacy_dir / (cat.legacy_file or "")
-        cd.records = {k: Record(cat.name, k, path, data) for k, data in records.items()}
-    return cats, problems
-

@@ -20,6 +20,7 @@ from builder.categories import (
     MODEL_STYLES,
     Category,
 )
+from builder.fs import atomic_write
 
 SCHEMA_ROOT_URL = "https://models.aihorde.net/schemas/"
 SHA256_PATTERN = "^([0-9a-fA-F]{64}|FIXME)$"
@@ -119,6 +120,7 @@ def _legacy_text_block() -> dict:
 
 
 def record_schema(cat: Category) -> dict:
+    """The JSON Schema (2020-12) of one category's record files."""
     props = _common(cat)
     required = ["name"]
     if cat.name == "image_generation":
@@ -183,6 +185,7 @@ def record_schema(cat: Category) -> dict:
 
 
 def category_settings_schema() -> dict:
+    """The JSON Schema (2020-12) of `_category.yaml`, the settings file of every category."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{SCHEMA_ROOT_URL}_category.schema.json",
@@ -210,6 +213,7 @@ def all_schemas() -> dict[str, dict]:
 
 
 def render(schema: dict) -> str:
+    """A schema as committed under schemas/ (indent 2, trailing newline)."""
     return json.dumps(schema, indent=2) + "\n"
 
 
@@ -221,7 +225,7 @@ def write(dest: Path) -> list[str]:
         p = dest / name
         text = render(schema)
         if not p.exists() or p.read_text() != text:
-            p.write_text(text)
+            atomic_write(p, text.encode())
             changed.append(name)
     return changed
 

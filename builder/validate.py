@@ -16,7 +16,7 @@ from typing import Any
 from builder.categories import Category
 from builder.errors import Problem
 from builder.legacy.text import BACKEND_PREFIXES
-from builder.records import CategoryData, Record
+from builder.records import CategoryData, Record, json_pointer
 from builder.schemas import category_settings_schema, record_schema
 
 _SHA256 = re.compile(r"^([0-9a-fA-F]{64}|FIXME)$")
@@ -80,11 +80,6 @@ def _full_validator(category: str | None) -> Any:
     return Draft202012Validator(schema)
 
 
-def pointer(path: Any) -> str:
-    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
-    return "/" + "/".join(parts) if parts else ""
-
-
 def _message(error: Any) -> str:
     field = error.absolute_path[-1] if error.absolute_path else None
     v = error.validator
@@ -104,6 +99,7 @@ def _message(error: Any) -> str:
 
 
 def schema_problems(path: str, category: str, data: Any) -> list[Problem]:
+    """Every schema error of one record (`category` None: a settings file), sorted by pointer."""
     try:
         _fast_validator(category)(data)
         return []
@@ -114,11 +110,12 @@ def schema_problems(path: str, category: str, data: Any) -> list[Problem]:
         if error.validator == "anyOf" and error.schema_path and error.schema_path[0] == "anyOf":
             out.append(Problem(path, "", "parameters is required"))
             continue
-        out.append(Problem(path, pointer(error.absolute_path), _message(error)))
+        out.append(Problem(path, json_pointer(error.absolute_path), _message(error)))
     return out
 
 
 def record_problems(cd: CategoryData, rec: Record) -> list[Problem]:
+    """The schema and semantic problems of one record; marks it schema-valid when it is."""
     cat = cd.category
     path = str(rec.path)
     problems = [] if rec.schema_ok else schema_problems(path, cat.name, rec.data)
@@ -166,7 +163,7 @@ def _text_problems(cd: CategoryData, path: str, data: dict) -> list[Problem]:
         allowed = cd.settings_whitelist
         for k in settings:
             if k not in allowed:
-                out.append(Problem(path, pointer(["settings", k]), f"settings key {k!r} is not a generation "
+                out.append(Problem(path, json_pointer(["settings", k]), f"settings key {k!r} is not a generation "
                                                                      "parameter"))
     params = data.get("parameters", data.get("parameters_count"))
     if isinstance(params, int) and params <= 0:
@@ -175,6 +172,7 @@ def _text_problems(cd: CategoryData, path: str, data: dict) -> list[Problem]:
 
 
 def settings_problems(cd: CategoryData) -> list[Problem]:
+    """The problems of a category's settings file: schema, pinned keys without a file, renames."""
     if cd.settings_path is None:
         return []
     path = str(cd.settings_path)
@@ -182,7 +180,7 @@ def settings_problems(cd: CategoryData) -> list[Problem]:
         _fast_validator(None)(cd.settings)
         out = []
     except Exception:  # noqa: BLE001 - list the errors properly
-        out = [Problem(path, pointer(e.absolute_path), _message(e))
+        out = [Problem(path, json_pointer(e.absolute_path), _message(e))
                for e in _full_validator(None).iter_errors(cd.settings)]
     for i, key in enumerate(cd.settings.get("order") or []):
         if isinstance(key, str) and key not in cd.records:
@@ -191,9 +189,9 @@ def settings_problems(cd: CategoryData) -> list[Problem]:
     # a published rename must lead somewhere, and a former key cannot also be a live one
     for old, new in (renames.items() if isinstance(renames, dict) else ()):
         if old in cd.records:
-            out.append(Problem(path, pointer(["renames", old]), f"renamed key {old!r} still has a record file"))
+            out.append(Problem(path, json_pointer(["renames", old]), f"renamed key {old!r} still has a record file"))
         if isinstance(new, str) and new not in cd.records:
-            out.append(Problem(path, pointer(["renames", old]), f"rename target {new!r} has no record file"))
+            out.append(Problem(path, json_pointer(["renames", old]), f"rename target {new!r} has no record file"))
     return out
 
 

@@ -1,90 +1,64 @@
 """Click commands of the contributor workflow: `hmr model ...`, `hmr diff`, `hmr check-urls`.
 
-Registered lazily by `builder.cli.LAZY_COMMANDS`; thin wrappers over `builder.contrib.crud`, `.diff`
-and `.urls`. Errors: one line each on stderr, exit status 1 (`hmr --debug` re-raises).
+Registered lazily by `builder.cli.LAZY_COMMANDS`; thin wrappers over the API (`builder.api`:
+`add_model`, `update_model`, `remove_model`, `rename_model`, `diff`). Errors are raised, and shown
+by the root group (`builder.cli.HmrGroup`) as one line, exit status 1 (`--debug`: the traceback).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from builder.errors import HmrError, Problem
+from builder.cli import report
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from builder.contrib.crud import EditResult
 
 _DATA = click.option("--data", "data_dir", default="data", show_default=True, type=click.Path(path_type=Path),
                      help="The data directory.")
 _BY = click.option("--by", default=None, help="Who makes the edit (metadata.created_by / updated_by).")
 
 
-def _debug() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx and ctx.find_root().params.get("debug"))
+class _Assignment(click.ParamType):
+    """`PATH=VALUE`; with `yaml` the value is read as YAML (`true`, `12`, `[a, b]`, `null`)."""
 
+    name = "FIELD=VALUE"
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+    def __init__(self, yaml: bool):
+        self.yaml = yaml
 
-
-def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    from builder.errors import ValidationFailed
-
-    try:
-        return fn(*args, **kwargs)
-    except ValidationFailed as e:
-        for p in e.problems:
-            click.echo(str(p), err=True)
-        _fail(str(e))
-    except HmrError as e:
-        if _debug():
-            raise
-        problems = getattr(e, "problems", [])
-        click.echo(f"error: {e}", err=True)
-        for p in problems[1:]:
-            click.echo(f"  {p}", err=True)
-        sys.exit(1)
-    except OSError as e:
-        if _debug():
-            raise
-        _fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
-
-
-def _warn(problems: list[Problem]) -> None:
-    for p in problems:
-        click.echo(str(p), err=True)
-
-
-def _assignments(values: tuple[str, ...], parse: bool) -> list[tuple[str, Any]]:
-    """`PATH=VALUE` pairs; with `parse` the value is read as YAML (`true`, `12`, `[a, b]`, `null`)."""
-    import yaml
-
-    out = []
-    for item in values:
-        path, sep, raw = item.partition("=")
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, Any]:
+        """(dotted path, value) of one `--set`/`--set-str` argument."""
+        if isinstance(value, tuple):
+            return value
+        path, sep, raw = str(value).partition("=")
         if not sep or not path:
-            raise click.BadParameter(f"{item!r}: expected FIELD=VALUE")
-        if parse:
-            try:
-                value = yaml.safe_load(raw)
-            except yaml.YAMLError as e:
-                raise click.BadParameter(f"{item!r}: value is not valid YAML ({' '.join(str(e).split())})") from None
-        else:
-            value = raw
-        out.append((path.strip(), value))
-    return out
+            self.fail(f"{value!r}: expected FIELD=VALUE", param, ctx)
+        if not self.yaml:
+            return path.strip(), raw
+        import yaml
+
+        try:
+            return path.strip(), yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            self.fail(f"{value!r}: value is not valid YAML ({' '.join(str(e).split())})", param, ctx)
 
 
-_SET = click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
+_SET = click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", type=_Assignment(yaml=True),
                     help="Set a field (dotted path, e.g. config.download.0.sha256sum); VALUE is YAML: "
                          "true, 12, [a, b], null. Repeatable.")
-_SET_STR = click.option("--set-str", "set_strs", multiple=True, metavar="FIELD=TEXT",
+_SET_STR = click.option("--set-str", "set_strs", multiple=True, metavar="FIELD=TEXT", type=_Assignment(yaml=False),
                         help="Like --set, but TEXT is taken as a string as is (e.g. version=2).")
+
+
+def _done(result: EditResult) -> None:
+    """Print an edit's warnings (stderr) and its one-line message."""
+    report(result.warnings)
+    click.echo(result.message)
 
 
 @click.group()
@@ -111,35 +85,19 @@ def model() -> None:
 @_DATA
 def add(category: str, key: str, source: str | None, description: str | None, baseline: str | None,
         nsfw: bool | None, style: str | None, url: str | None, file_name: str | None, sha256: str | None,
-        size_bytes: int | None, sets: tuple[str, ...], set_strs: tuple[str, ...], by: str | None,
-        data_dir: Path) -> None:
+        size_bytes: int | None, sets: tuple[tuple[str, Any], ...], set_strs: tuple[tuple[str, Any], ...],
+        by: str | None, data_dir: Path) -> None:
     """Add model KEY to CATEGORY, from flags and/or a YAML/JSON file (or '-' for standard input)."""
-    from builder.contrib import crud
+    from builder import api
+    from builder.contrib.crud import read_record_source
 
-    record: dict[str, Any] = _call(crud.read_record_source, source) if source else {}
-    for name, value in (("description", description), ("baseline", baseline), ("nsfw", nsfw), ("style", style)):
-        if value is not None:
-            record[name] = value
-    if url is not None or sha256 is not None or file_name is not None or size_bytes is not None:
-        if url is None:
-            raise click.UsageError("--file-name, --sha256 and --size-bytes describe a download: give --url too")
-        entry: dict[str, Any] = {"file_name": file_name or _url_file_name(url), "file_url": url}
-        if sha256 is not None:
-            entry["sha256sum"] = sha256
-        if size_bytes is not None:
-            entry["size_bytes"] = size_bytes
-        record.setdefault("config", {}).setdefault("download", []).append(entry)
-    for path, value in _assignments(sets, True) + _assignments(set_strs, False):
-        _call(crud.set_path, record, path, value)
-    result = _call(crud.add_model, data_dir, category, key, record, by=by)
-    _warn(result.warnings)
-    click.echo(result.message)
-
-
-def _url_file_name(url: str) -> str:
-    from urllib.parse import unquote, urlsplit
-
-    return unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) or "model"
+    if url is None and (sha256 is not None or file_name is not None or size_bytes is not None):
+        raise click.UsageError("--file-name, --sha256 and --size-bytes describe a download: give --url too")
+    record = read_record_source(source) if source else {}
+    fields = {"description": description, "baseline": baseline, "nsfw": nsfw, "style": style}
+    record.update({k: v for k, v in fields.items() if v is not None})
+    download = api.Download(url, file_name, sha256, size_bytes) if url is not None else None
+    _done(api.add_model(data_dir, category, key, record, download=download, sets=sets + set_strs, by=by))
 
 
 @model.command("update")
@@ -150,15 +108,12 @@ def _url_file_name(url: str) -> str:
 @click.option("--unset", "unsets", multiple=True, metavar="FIELD", help="Remove a field (dotted path). Repeatable.")
 @_BY
 @_DATA
-def update(category: str, key: str, sets: tuple[str, ...], set_strs: tuple[str, ...], unsets: tuple[str, ...],
-           by: str | None, data_dir: Path) -> None:
+def update(category: str, key: str, sets: tuple[tuple[str, Any], ...], set_strs: tuple[tuple[str, Any], ...],
+           unsets: tuple[str, ...], by: str | None, data_dir: Path) -> None:
     """Change fields of model KEY in CATEGORY."""
-    from builder.contrib import crud
+    from builder import api
 
-    pairs = _assignments(sets, True) + _assignments(set_strs, False)
-    result = _call(crud.update_model, data_dir, category, key, pairs, list(unsets), by=by)
-    _warn(result.warnings)
-    click.echo(result.message)
+    _done(api.update_model(data_dir, category, key, sets + set_strs, unsets, by=by))
 
 
 @model.command("remove")
@@ -167,11 +122,9 @@ def update(category: str, key: str, sets: tuple[str, ...], set_strs: tuple[str, 
 @_DATA
 def remove(category: str, key: str, data_dir: Path) -> None:
     """Remove model KEY from CATEGORY (its file, pinned position and renames that led to it)."""
-    from builder.contrib import crud
+    from builder import api
 
-    result = _call(crud.remove_model, data_dir, category, key)
-    _warn(result.warnings)
-    click.echo(result.message)
+    _done(api.remove_model(data_dir, category, key))
 
 
 @model.command("rename")
@@ -182,11 +135,9 @@ def remove(category: str, key: str, data_dir: Path) -> None:
 @_DATA
 def rename(category: str, old: str, new: str, by: str | None, data_dir: Path) -> None:
     """Rename model OLD to NEW in CATEGORY; keeps its legacy position and publishes OLD -> NEW."""
-    from builder.contrib import crud
+    from builder import api
 
-    result = _call(crud.rename_model, data_dir, category, old, new, by=by)
-    _warn(result.warnings)
-    click.echo(result.message)
+    _done(api.rename_model(data_dir, category, old, new, by=by))
 
 
 @click.command("diff")
@@ -203,10 +154,11 @@ def diff(base: str, new: str, fmt: str, repo: Path | None, data_dir: Path, exit_
     BASE and NEW are each a built site directory, a data directory, or a git ref (whose data/, the
     path of --data inside --repo, is compiled in memory). Security-relevant changes are flagged.
     """
-    from builder.contrib import diff as d
+    from builder import api
+    from builder.contrib.diff import render
 
-    result = _call(d.diff, base, new, repo, data_dir)
-    click.echo(d.render(result, fmt), nl=False)
+    result = api.diff(base, new, repo, data_dir)
+    click.echo(render(result, fmt), nl=False)
     if exit_code and result.categories:
         sys.exit(1)
 

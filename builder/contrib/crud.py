@@ -1,8 +1,8 @@
 """`hmr model add|update|remove|rename`: the CRUD of the old PRIMARY, as edits of `data/` files.
 
 Every edit is planned as file operations (writes and deletes, relative to the data directory),
-tried on a scratch copy of the whole data set (hard links where possible, so it is cheap), loaded
-and validated there exactly as `hmr build` would, and only then applied to `data/`. An edit that
+tried on a scratch copy of the categories it touches (`builder.contrib.trial`), loaded and
+validated there exactly as `hmr build` would, and only then applied to `data/`. An edit that
 adds any validation error is refused and changes nothing; problems the data set already had
 elsewhere do not block an unrelated edit (they are not the edit's fault and `hmr validate` reports
 them). Only the files an edit is about are rewritten, and those keep their comments and key order
@@ -12,17 +12,14 @@ where their content did not change (`builder.contrib.yamledit`).
 from __future__ import annotations
 
 import copy
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.cache import RecordCache
 from builder.categories import BY_NAME, NAMES, Category
+from builder.contrib.trial import Plan, Trial, apply_plan, trial
 from builder.contrib.yamledit import patch_yaml, render_json, same
 from builder.errors import EditRefused, Problem
 from builder.legacy.jsonrec import order_v2
@@ -30,27 +27,46 @@ from builder.records import (
     RECORD_SUFFIXES,
     SCHEMA_HINT,
     SETTINGS_FILE,
-    CategoryData,
     dump_yaml,
+    json_pointer,
     key_problem,
-    load_category,
     parse_file,
     record_path,
     render_record,
     schema_hint,
 )
-from builder.validate import validate
+
+__all__ = ["Download", "EditResult", "add_model", "read_record_source", "remove_model", "rename_model", "set_path",
+           "unset_path", "update_model"]
 
 
-@dataclass
-class Plan:
-    #: path relative to the data directory (POSIX) -> new text
-    writes: dict[str, str] = field(default_factory=dict)
-    deletes: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class Download:
+    """One downloadable file of a new model (`hmr model add --url ... --sha256 ...`)."""
+
+    url: str
+    #: default: the URL's last path segment
+    file_name: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+    def entry(self) -> dict[str, Any]:
+        """The `config.download` entry of this file."""
+        from urllib.parse import unquote, urlsplit
+
+        name = self.file_name or unquote(urlsplit(self.url).path.rstrip("/").rsplit("/", 1)[-1]) or "model"
+        entry: dict[str, Any] = {"file_name": name, "file_url": self.url}
+        if self.sha256 is not None:
+            entry["sha256sum"] = self.sha256
+        if self.size_bytes is not None:
+            entry["size_bytes"] = self.size_bytes
+        return entry
 
 
 @dataclass
 class EditResult:
+    """What an edit did: a one-line message, the files it changed, the warnings it adds."""
+
     message: str
     #: files written or deleted, relative to the data directory
     changed: list[str]
@@ -129,9 +145,9 @@ def _read_record(path: Path) -> tuple[str, dict]:
         text = path.read_text(encoding="utf-8")
         data = parse_file(path, text)
     except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise EditRefused(f"{path}: unreadable ({' '.join(str(e).split())})") from None
+        raise EditRefused(f"unreadable ({' '.join(str(e).split())})", file=str(path)) from None
     if not isinstance(data, dict):
-        raise EditRefused(f"{path}: not a mapping")
+        raise EditRefused("not a mapping", file=str(path))
     return text, data
 
 
@@ -143,11 +159,11 @@ def _read_settings(data_dir: Path, cat: Category) -> tuple[str | None, dict]:
         text = path.read_text(encoding="utf-8")
         data = parse_file(path, text)
     except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise EditRefused(f"{path}: unreadable ({' '.join(str(e).split())})") from None
+        raise EditRefused(f"unreadable ({' '.join(str(e).split())})", file=str(path)) from None
     if data is None:  # an empty settings file
         data = {}
     if not isinstance(data, dict):
-        raise EditRefused(f"{path}: not a mapping")
+        raise EditRefused("not a mapping", file=str(path))
     return text, data
 
 
@@ -160,6 +176,11 @@ def _settings_write(plan: Plan, data_dir: Path, cat: Category, old_text: str | N
 
 # --- dotted paths ---------------------------------------------------------------------------------
 
+def _pointer(path: str) -> str:
+    """The JSON pointer of a dotted field path (for EditRefused.pointer)."""
+    return json_pointer(path.split("."))
+
+
 def _segments(path: str) -> list[str]:
     parts = path.split(".")
     if not path or any(p == "" for p in parts):
@@ -169,15 +190,20 @@ def _segments(path: str) -> list[str]:
 
 def _index(container: list, seg: str, path: str, allow_append: bool) -> int:
     if not seg.isdigit():
-        raise EditRefused(f"{path}: {seg!r} is not a list index")
+        raise EditRefused(f"{path}: {seg!r} is not a list index", pointer=_pointer(path))
     i = int(seg)
     if i > len(container) or (i == len(container) and not allow_append):
-        raise EditRefused(f"{path}: index {i} is out of range (the list has {len(container)} item(s))")
+        raise EditRefused(f"{path}: index {i} is out of range (the list has {len(container)} item(s))",
+                          pointer=_pointer(path))
     return i
 
 
 def set_path(data: dict, path: str, value: Any) -> None:
-    """data[a][b][0][c] = value for path "a.b.0.c"; missing mappings are created, index len appends."""
+    """data[a][b][0][c] = value for path "a.b.0.c"; missing mappings are created, index len appends.
+
+    Raises:
+        EditRefused: the path is malformed or runs through a value that is not a mapping or list.
+    """
     parts = _segments(path)
     node: Any = data
     for n, seg in enumerate(parts):
@@ -201,10 +227,16 @@ def set_path(data: dict, path: str, value: Any) -> None:
                 node[seg] = {}
             node = node[seg]
         else:
-            raise EditRefused(f"{path}: {'.'.join(parts[:n])} is a {type(node).__name__}, not a mapping or list")
+            raise EditRefused(f"{path}: {'.'.join(parts[:n])} is a {type(node).__name__}, not a mapping or list",
+                              pointer=_pointer(path))
 
 
 def unset_path(data: dict, path: str) -> None:
+    """Remove the field at dotted `path` ("a.b.0.c"); list items shift up.
+
+    Raises:
+        EditRefused: there is no such field.
+    """
     parts = _segments(path)
     node: Any = data
     for n, seg in enumerate(parts):
@@ -217,110 +249,13 @@ def unset_path(data: dict, path: str) -> None:
             node = node[i]
         elif isinstance(node, dict):
             if seg not in node:
-                raise EditRefused(f"{path}: no such field")
+                raise EditRefused(f"{path}: no such field", pointer=_pointer(path))
             if last:
                 del node[seg]
                 return
             node = node[seg]
         else:
-            raise EditRefused(f"{path}: no such field")
-
-
-# --- trial on a scratch copy, then the real write -------------------------------------------------
-
-def _clone(src: Path, dst: Path) -> None:
-    """A copy of the data directory: hard links (cheap) where the file system allows, else copies.
-
-    Writes in the copy replace files (temp file + rename), so they never write through a link."""
-    for dirpath, dirnames, filenames in os.walk(src):
-        here = Path(dirpath)
-        target = dst / here.relative_to(src)
-        target.mkdir(parents=True, exist_ok=True)
-        for d in list(dirnames):
-            if (here / d).is_symlink():
-                os.symlink(os.readlink(here / d), target / d)
-                dirnames.remove(d)
-        for name in filenames:
-            s = here / name
-            if s.is_symlink():
-                os.symlink(os.readlink(s), target / name)
-                continue
-            try:
-                os.link(s, target / name)
-            except OSError:
-                shutil.copy2(s, target / name)
-
-
-def _apply(root: Path, plan: Plan) -> None:
-    for rel, text in plan.writes.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.hmr-{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-    for rel in plan.deletes:
-        p = root / rel
-        p.unlink()
-        # a key with "/" lives in sub-folders; drop the ones the removal emptied (never the category)
-        d, stop = p.parent, root / rel.split("/", 1)[0]
-        while d != stop and d.is_dir() and not any(d.iterdir()):
-            d.rmdir()
-            d = d.parent
-
-
-def _problem_key(root: Path, p: Problem) -> tuple[str, str, str, str]:
-    try:
-        rel = Path(p.file).relative_to(root).as_posix()
-    except ValueError:
-        rel = p.file
-    return rel, p.pointer, p.message, p.severity
-
-
-def _moved(data_dir: Path, scratch: Path, p: Problem) -> Problem:
-    rel = _problem_key(scratch, p)[0]
-    return Problem(str(data_dir / rel), p.pointer, p.message, p.severity)
-
-
-@dataclass
-class Trial:
-    before: dict[str, CategoryData]
-    after: dict[str, CategoryData]
-    new_problems: list[Problem]
-
-
-def _load_some(data_dir: Path, names: list[str], cache: RecordCache) -> tuple[dict[str, CategoryData], list[Problem]]:
-    problems: list[Problem] = []
-    cats = {n: load_category(data_dir, BY_NAME[n], problems, cache) for n in names}
-    return cats, problems + validate(cats)
-
-
-def trial(data_dir: Path, plan: Plan) -> Trial:
-    """Load + validate the data set as it is and as it would be after `plan`; what the plan adds.
-
-    Validation is per category (every check of `builder.validate` looks within one category), so
-    only the categories the plan touches are copied, loaded and validated: an edit of a small
-    category does not pay for reading the 700 text models.
-    """
-    touched = sorted({rel.split("/", 1)[0] for rel in [*plan.writes, *plan.deletes]})
-    cache = RecordCache(data_dir)  # keyed by content, so the scratch copy hits it for unchanged files
-    before, problems = _load_some(data_dir, touched, cache)
-    for cd in before.values():  # no retain(): the cache also serves the categories not loaded here
-        for rec in cd.records.values():
-            if rec.schema_ok:
-                cache.put(rec.digest, rec.data)
-    cache.save()
-    known = {_problem_key(data_dir, p) for p in problems}
-    with tempfile.TemporaryDirectory(prefix="hmr-edit-") as tmp:
-        scratch = Path(tmp) / "data"
-        scratch.mkdir()
-        for name in touched:
-            if (data_dir / name).is_dir():
-                _clone(data_dir / name, scratch / name)
-        _apply(scratch, plan)
-        after, after_problems = _load_some(scratch, touched, cache)
-        new = sorted(_moved(data_dir, scratch, p) for p in after_problems
-                     if _problem_key(scratch, p) not in known)
-    return Trial(before, after, new)
+            raise EditRefused(f"{path}: no such field", pointer=_pointer(path))
 
 
 def _commit(data_dir: Path, plan: Plan, message: str, tried: Trial | None = None) -> EditResult:
@@ -329,16 +264,21 @@ def _commit(data_dir: Path, plan: Plan, message: str, tried: Trial | None = None
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise EditRefused(f"refused, nothing written: {errors[0]}{more}", errors)
-    _apply(data_dir, plan)
+    apply_plan(data_dir, plan)
     changed = sorted(set(plan.writes) | set(plan.deletes))
     return EditResult(message, changed, [p for p in tried.new_problems if p.severity != "error"])
 
 
 # --- the four edits -------------------------------------------------------------------------------
 
-def add_model(data_dir: Path, category: str, key: str, record: dict, *, now: int | None = None,
-              by: str | None = None) -> EditResult:
-    """Create `data/<category>/<key>.yaml` from `record` (v2 fields; `name` defaults to the key)."""
+def add_model(data_dir: Path, category: str, key: str, record: dict, *, download: Download | None = None,
+              sets: Sequence[tuple[str, Any]] = (), now: int | None = None, by: str | None = None) -> EditResult:
+    """Create `data/<category>/<key>.yaml` from `record` (v2 fields; `name` defaults to the key),
+    with `download` appended to its downloads and then `sets` (dotted path, value) applied.
+
+    Raises:
+        EditRefused: the edit would leave data/ invalid, or cannot be made; nothing was written.
+    """
     cat = _category(category)
     _require_v2(data_dir)
     if not isinstance(record, dict):
@@ -347,6 +287,14 @@ def add_model(data_dir: Path, category: str, key: str, record: dict, *, now: int
     if _existing(data_dir, cat, key) is not None:
         raise EditRefused(f"{cat.name}/{key} already exists (use `hmr model update`)")
     data = copy.deepcopy(record)
+    if download is not None:
+        config = data.setdefault("config", {})
+        downloads = config.setdefault("download", []) if isinstance(config, dict) else None
+        if not isinstance(downloads, list):
+            raise EditRefused("config.download must be a list to add a download to it")
+        downloads.append(download.entry())
+    for field_path, value in sets:
+        set_path(data, field_path, value)
     data.setdefault("name", key)
     _stamp(data, _now(now), by, created=True)
     plan = Plan(writes={_rel(data_dir, path): _render(cat, key, path, None, data)})
@@ -355,7 +303,11 @@ def add_model(data_dir: Path, category: str, key: str, record: dict, *, now: int
 
 def update_model(data_dir: Path, category: str, key: str, sets: Sequence[tuple[str, Any]] = (),
                  unsets: Sequence[str] = (), *, now: int | None = None, by: str | None = None) -> EditResult:
-    """Set (`sets`: dotted path, value) and remove (`unsets`) fields of one record."""
+    """Set (`sets`: dotted path, value) and remove (`unsets`) fields of one record.
+
+    Raises:
+        EditRefused: the edit would leave data/ invalid, or cannot be made; nothing was written.
+    """
     cat = _category(category)
     _require_v2(data_dir)
     path = _existing(data_dir, cat, key)
@@ -378,7 +330,11 @@ def update_model(data_dir: Path, category: str, key: str, sets: Sequence[tuple[s
 
 
 def remove_model(data_dir: Path, category: str, key: str) -> EditResult:
-    """Delete the record, its pinned position and any rename that led to it."""
+    """Delete the record, its pinned position and any rename that led to it.
+
+    Raises:
+        EditRefused: the edit would leave data/ invalid, or cannot be made; nothing was written.
+    """
     cat = _category(category)
     _require_v2(data_dir)
     path = _existing(data_dir, cat, key)
@@ -399,7 +355,11 @@ def remove_model(data_dir: Path, category: str, key: str) -> EditResult:
 
 def rename_model(data_dir: Path, category: str, old: str, new: str, *, now: int | None = None,
                  by: str | None = None) -> EditResult:
-    """Move OLD's file to NEW, keep its place in the legacy order, publish old -> new in `renames`."""
+    """Move OLD's file to NEW, keep its place in the legacy order, publish old -> new in `renames`.
+
+    Raises:
+        EditRefused: the edit would leave data/ invalid, or cannot be made; nothing was written.
+    """
     cat = _category(category)
     _require_v2(data_dir)
     old_path = _existing(data_dir, cat, old)
@@ -434,7 +394,8 @@ def rename_model(data_dir: Path, category: str, old: str, new: str, *, now: int 
             s["order"] = pinned
         elif isinstance(s.get("order"), list):
             s["order"] = [new if k == old else k for k in s["order"]]
-        renames = s.get("renames") if isinstance(s.get("renames"), dict) else {}
+        known = s.get("renames")
+        renames: dict = known if isinstance(known, dict) else {}
         # flatten chains (a -> old becomes a -> new); a key that is live again is no longer renamed
         renames = {o: (new if n == old else n) for o, n in renames.items() if o != new}
         renames[old] = new
@@ -454,7 +415,11 @@ def rename_model(data_dir: Path, category: str, old: str, new: str, *, now: int 
 
 
 def read_record_source(source: str) -> dict:
-    """A record from a YAML/JSON file, or from standard input for `-`."""
+    """A record from a YAML/JSON file, or from standard input for `-`.
+
+    Raises:
+        EditRefused: the file cannot be read or does not hold a mapping.
+    """
     import sys
 
     import yaml
@@ -462,12 +427,12 @@ def read_record_source(source: str) -> dict:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as e:
-        raise EditRefused(f"{source}: {e.strerror or e}") from None
+        raise EditRefused(e.strerror or str(e), file=source) from None
     try:
         data = yaml.safe_load(text)  # JSON is YAML too
     except yaml.YAMLError as e:
-        raise EditRefused(f"{source}: not valid YAML/JSON ({' '.join(str(e).split())})") from None
+        raise EditRefused(f"not valid YAML/JSON ({' '.join(str(e).split())})", file=source) from None
     if not isinstance(data, dict):
-        raise EditRefused(f"{source}: the record must be a mapping of fields")
+        raise EditRefused("the record must be a mapping of fields", file=source)
     return data
 

@@ -1,8 +1,7 @@
 """`hmr diff BASE NEW`: what changed, model by model and field by field, between two builds.
 
-BASE and NEW are each a built site directory, a data directory, or a git ref (its `data/` is read
-with `git archive` and compiled in memory by the same code as `hmr build`; nothing is written to the
-working tree). The comparison reads what is published: the v2 category files (every field a client
+BASE and NEW are each a built site directory, a data directory, or a git ref, read as snapshots of
+what they publish (`builder.contrib.snapshot`). The comparison reads what is published: the v2 category files (every field a client
 sees), the v1 legacy files of the image-repo categories (fields only the legacy format carries,
 reported as `v1.<field>`) and `renames.json` (a removed key whose rename target was added is a
 rename, not a removal plus an addition).
@@ -14,176 +13,45 @@ new model: a host no model used before), a changed or dropped sha256, a flipped 
 from __future__ import annotations
 
 import json
-import subprocess
-import tarfile
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
 from builder.categories import CATEGORIES
-from builder.errors import HmrError
+from builder.contrib.snapshot import (  # re-exported: diff is where check-urls and tests find them
+    Snapshot,
+    resolve,
+    snapshot_from,
+    snapshot_of_data,
+    snapshot_of_ref,
+    snapshot_of_site,
+)
 
-V1 = "api/model_references/v1"
-V2 = "api/model_references/v2"
+__all__ = [
+    "Change", "CategoryDiff", "Diff", "ModelChange", "Snapshot", "compare", "diff", "field_changes", "render",
+    "resolve", "security_flags", "snapshot_from", "snapshot_of_data", "snapshot_of_ref", "snapshot_of_site",
+]
+
 #: GitHub refuses comments over 65536 characters; stay well below
 MARKDOWN_LIMIT = 60000
 _ABSENT: Any = object()
-
-
-@dataclass
-class Snapshot:
-    label: str
-    #: category -> key -> v2 record, in published order
-    v2: dict[str, dict[str, dict]] = field(default_factory=dict)
-    #: category -> key -> legacy record (image-repo JSON categories only)
-    v1: dict[str, dict[str, dict]] = field(default_factory=dict)
-    #: category -> former key -> current key
-    renames: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-def snapshot_from(label: str, read: Callable[[str], bytes | None]) -> Snapshot:
-    """A snapshot from a site's files (`read(relative path)` -> bytes, or None when absent)."""
-    snap = Snapshot(label)
-    for cat in CATEGORIES:
-        raw = read(f"{V2}/{cat.name}.json")
-        snap.v2[cat.name] = _object(label, cat.name, raw)
-        if cat.legacy_kind in ("image", "generic"):
-            snap.v1[cat.name] = _object(label, f"v1 {cat.name}", read(f"{V1}/{cat.name}.json"))
-    renames = _object(label, "renames", read(f"{V2}/renames.json"))
-    snap.renames = {c: r for c, r in renames.items() if isinstance(r, dict)}
-    return snap
-
-
-def _object(label: str, what: str, raw: bytes | None) -> dict:
-    if raw is None:
-        return {}
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise HmrError(f"{label}: {what} is not valid JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise HmrError(f"{label}: {what} is not a JSON object")
-    return value
-
-
-def snapshot_of_site(site_dir: Path, label: str | None = None) -> Snapshot:
-    if not (site_dir / V2).is_dir():
-        raise HmrError(f"{site_dir}: not a built site (no {V2}/)")
-
-    def read(rel: str) -> bytes | None:
-        p = site_dir / rel
-        return p.read_bytes() if p.is_file() else None
-
-    return snapshot_from(label or str(site_dir), read)
-
-
-def snapshot_of_data(data_dir: Path, label: str | None = None, cache_of: Path | None = None) -> Snapshot:
-    """Validate and compile `data_dir` in memory (the bytes `hmr build` would write), then read them.
-
-    `cache_of`: a data directory whose record cache may serve unchanged files (read only: a temporary
-    directory's own cache would only pile up)."""
-    from builder.cache import RecordCache
-    from builder.config import canonical_format
-    from builder.errors import ValidationFailed
-    from builder.load import load_valid
-    from builder.records import load
-    from builder.site.outputs import compile_outputs
-    from builder.validate import validate
-
-    name = label or str(data_dir)
-    try:
-        if cache_of is None or canonical_format(data_dir) == "legacy":
-            cats, _ = load_valid(data_dir)
-        else:
-            cats, problems = load(data_dir, RecordCache(cache_of))
-            problems += validate(cats)
-            errors = [p for p in problems if p.severity == "error"]
-            if errors:
-                raise ValidationFailed(sorted(errors))
-    except ValidationFailed as e:
-        first = e.problems[0] if e.problems else ""
-        raise HmrError(f"{name}: the data does not validate ({len(e.problems)} problem(s); first: {first})") from None
-    files = compile_outputs(cats)
-    return snapshot_from(name, files.get)
-
-
-def _git(repo: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=not binary, timeout=120)
-
-
-def snapshot_of_ref(ref: str, repo: Path, data_dir: Path) -> Snapshot:
-    """The data of git `ref` (the path of `data_dir` inside `repo`), compiled in memory."""
-    top = _git(repo, "rev-parse", "--show-toplevel")
-    if top.returncode != 0:
-        raise HmrError(f"{ref}: not a directory, and {repo} is not in a git repository")
-    root = Path(top.stdout.strip())
-    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    if commit.returncode != 0:
-        raise HmrError(f"{ref}: neither a directory nor a git ref of {root}")
-    sha = commit.stdout.strip()
-    try:
-        rel = data_dir.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        raise HmrError(f"{data_dir} is not inside the git repository {root}") from None
-    with tempfile.TemporaryDirectory(prefix="hmr-diff-") as tmp:
-        src = Path(tmp) / "src"
-        src.mkdir()
-        # pyproject.toml comes along: it says which format that commit's data/ holds
-        paths = [p for p in (rel, "pyproject.toml") if _git(root, "cat-file", "-e", f"{sha}:{p}").returncode == 0]
-        if paths:
-            archive = _git(root, "archive", "--format=tar", sha, "--", *paths, binary=True)
-            if archive.returncode != 0:
-                raise HmrError(f"{ref}: git archive failed: {archive.stderr.decode(errors='replace').strip()}")
-            tar_path = Path(tmp) / "data.tar"
-            tar_path.write_bytes(archive.stdout)
-            with tarfile.open(tar_path) as tf:
-                _extract(tf, src)
-        (src / rel).mkdir(parents=True, exist_ok=True)  # a commit from before data/ existed: nothing
-        return snapshot_of_data(src / rel, f"{ref} ({sha[:12]})", cache_of=data_dir if data_dir.is_dir() else None)
-
-
-def _extract(tf: tarfile.TarFile, dest: Path) -> None:
-    """Extract regular files and folders only, never outside `dest` (the "data" filter where Python has it)."""
-    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
-        tf.extractall(dest, filter="data")
-        return
-    for m in tf.getmembers():
-        parts = Path(m.name).parts
-        if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in parts:
-            raise HmrError(f"git archive holds an unexpected entry {m.name!r}")
-    tf.extractall(dest)  # noqa: S202 - members checked above
-
-
-def resolve(spec: str, repo: Path | None = None, data_dir: Path = Path("data")) -> Snapshot:
-    """BASE/NEW of `hmr diff`: a site directory, a data directory, or a git ref (of `repo`, by default
-    the repository holding `data_dir`)."""
-    p = Path(spec)
-    if p.is_dir():
-        if (p / V2).is_dir():
-            return snapshot_of_site(p)
-        if any((p / c.name).is_dir() for c in CATEGORIES):
-            return snapshot_of_data(p)
-        raise HmrError(f"{spec}: neither a built site (no {V2}/) nor a data directory")
-    if repo is None:
-        repo = data_dir if data_dir.is_dir() else Path(".")
-    return snapshot_of_ref(spec, repo, data_dir)
 
 
 # --- the comparison -------------------------------------------------------------------------------
 
 @dataclass
 class Change:
+    """One changed leaf field (dotted path), its old and new value (absent on one side for an
+    added or removed field), and whether it is security-relevant."""
+
     field: str
     old: Any = _ABSENT
     new: Any = _ABSENT
     security: bool = False
 
     def as_json(self) -> dict:
+        """The change in `hmr diff --format json` (an absent side is left out)."""
         out: dict[str, Any] = {"field": self.field}
         if self.old is not _ABSENT:
             out["old"] = self.old
@@ -195,6 +63,8 @@ class Change:
 
 @dataclass
 class ModelChange:
+    """One model's changes (and why a reviewer should look twice: `flags`)."""
+
     key: str
     changes: list[Change] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
@@ -206,6 +76,8 @@ class ModelChange:
 
 @dataclass
 class CategoryDiff:
+    """The models of one category added, removed, renamed and changed (false when none)."""
+
     added: list[ModelChange] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     renamed: list[ModelChange] = field(default_factory=list)
@@ -215,16 +87,20 @@ class CategoryDiff:
         return bool(self.added or self.removed or self.renamed or self.changed)
 
     def models(self) -> list[ModelChange]:
+        """Every model present in NEW that changed: added, renamed, changed."""
         return self.added + self.renamed + self.changed
 
 
 @dataclass
 class Diff:
+    """The semantic diff of two builds: per category (only those that differ), what changed."""
+
     base: str
     new: str
     categories: dict[str, CategoryDiff]
 
     def counts(self) -> dict[str, int]:
+        """Models added, removed, renamed, changed, and security flags, over all categories."""
         cds = self.categories.values()
         return {
             "added": sum(len(c.added) for c in cds),
@@ -239,6 +115,7 @@ class Diff:
         return {cat: [m.key for m in cd.models()] for cat, cd in self.categories.items() if cd.models()}
 
     def as_json(self) -> dict:
+        """The document `hmr diff --format json` prints."""
         cats = {}
         for name, cd in self.categories.items():
             cats[name] = {
@@ -286,6 +163,7 @@ def _downloads(rec: dict | None) -> list[dict]:
 
 
 def host(url: Any) -> str:
+    """The lower-cased host of a URL, or "" for anything that is not one."""
     if not isinstance(url, str) or not url:
         return ""
     try:
@@ -361,6 +239,8 @@ def _summary(rec: dict) -> str:
 
 
 def compare(base: Snapshot, new: Snapshot) -> Diff:
+    """What changed from `base` to `new`; a removed key whose published rename target was added is
+    a rename."""
     known_hosts = {h for recs in base.v2.values() for r in recs.values() for h in _hosts(r)}
     cats: dict[str, CategoryDiff] = {}
     for cat in CATEGORIES:
@@ -410,6 +290,7 @@ def _headline(d: Diff) -> str:
 
 
 def render_text(d: Diff) -> str:
+    """The plain-text report: a headline, then per category one line per model (+ - > ~)."""
     lines = [f"{d.base} -> {d.new}: {_headline(d)}"]
     for cat, cd in d.categories.items():
         lines.append(f"{cat}:")
@@ -484,6 +365,7 @@ def render_markdown(d: Diff, max_rows: int | None = None) -> str:
 
 
 def render(d: Diff, fmt: str) -> str:
+    """The diff as `text`, `markdown` (kept under GitHub's comment size limit) or `json`."""
     if fmt == "json":
         return json.dumps(d.as_json(), ensure_ascii=False, indent=2) + "\n"
     if fmt == "markdown":
@@ -499,6 +381,12 @@ def render(d: Diff, fmt: str) -> str:
 
 
 def diff(base: str, new: str, repo: Path | None = None, data_dir: Path = Path("data")) -> Diff:
-    """The semantic diff of two builds, each a site directory, a data directory or a git ref."""
+    """The semantic diff of two builds, each a site directory, a data directory or a git ref (of
+    `repo`, by default the repository holding `data_dir`); what `hmr diff` prints.
+
+    Raises:
+        ConfigError: BASE or NEW is none of these.
+        DataError: the data of one side does not validate.
+    """
     return compare(resolve(base, repo, data_dir), resolve(new, repo, data_dir))
 

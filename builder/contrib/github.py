@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from builder.cli import HmrGroup
+from builder.cli import ErrorGroup
 from builder.errors import FetchError
 
 __all__ = ["Outcome", "close_issue", "connect", "main", "marker", "open_issue", "upsert_comment", "with_marker"]
@@ -180,19 +180,7 @@ def _report(o: Outcome) -> None:
     click.echo(f"{o.action} #{o.number}" + (f" {o.url}" if o.url else ""))
 
 
-class _Steps(HmrGroup):
-    """`hmr`'s error conversion and `--debug` (anywhere on the line), without `hmr`'s own commands."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        """This group's commands only."""
-        return click.Group.list_commands(self, ctx)
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        """This group's command `name`, or None."""
-        return click.Group.get_command(self, ctx, name)
-
-
-@click.group(cls=_Steps, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def main(debug: bool) -> None:
     """GitHub steps of the hmr workflows (PR comment, failure issues)."""

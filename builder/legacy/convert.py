@@ -1,41 +1,128 @@
-"""The two entry points of legacy conversion, one each way.
+"""The two entry points of legacy conversion, one each way, and the one place that picks a converter.
 
-- `records_from_legacy(cat, files)`: legacy files -> v2 record data by key (and the text settings);
-  used by `hmr import-legacy`, by `canonical_format = legacy` loading and by the replica client's
-  GitHub fallback, so all three read a legacy file the same way.
+- `records_from_legacy(cat, files)`: legacy files -> v2 record data by key (and the category's
+  settings); used by `hmr import-legacy`, by `canonical_format = legacy` loading and by the replica
+  client's GitHub fallback, so all three read a legacy file the same way.
 - `legacy_files(cd)`: loaded records -> the bytes of the legacy files, as the build publishes them.
+
+Which converter serves which category (`jsonrec` for the image repo's JSON files, `text` for the text
+repo's models.csv) is decided here and nowhere else. No I/O: reading a legacy source is
+`builder.legacy.source`, writing `data/` is `builder.legacy.importer`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import TypeVar
 
-from builder.categories import Category
+from builder.categories import BY_NAME, Category
+from builder.errors import DataError, LegacyFormatError, ParseError
 from builder.legacy import jsonrec, text
 from builder.legacy.jsonfmt import dumps_legacy, dumps_settings
-from builder.records import CategoryData
+from builder.records import CategoryData, json_pointer, key_problem
 
-__all__ = ["legacy_files", "records_from_legacy"]
+__all__ = ["legacy_error", "legacy_files", "records_from_legacy"]
+
+E = TypeVar("E", bound=DataError)
+
+#: the text repo's converter settings: file name -> key in the category settings
+_TEXT_SETTINGS = (("defaults.json", "defaults"), ("generation_params.json", "generation_params"))
 
 
 def records_from_legacy(cat: Category, files: Mapping[str, bytes]) -> tuple[dict[str, dict], dict | None]:
-    """(key -> v2 record data, the text category's settings or None) from a legacy source's files
-    (file name -> bytes). An empty mapping when `files` holds nothing of `cat`.
+    """(key -> v2 record data, the category settings the legacy files carry) from a legacy source's
+    files (file name -> bytes). Settings are None when `files` holds nothing of `cat`, so an empty
+    but present legacy file ({} , None) is told apart from an absent one; a JSON category's settings
+    are {} (only the text repo carries converter settings).
 
     Raises:
         LegacyFormatError: a record cannot be represented (TextFormatError for the text files).
         ParseError: a file is not well-formed.
     """
-    from builder.legacy.importer import convert_json_category, convert_text
-
     if cat.legacy_kind == "text":
         if "models.csv" not in files:
             return {}, None
-        records, settings = convert_text(dict(files))
-        return records, settings
+        return _convert_text(files)
     if cat.legacy_kind in ("image", "generic") and cat.legacy_file is not None and cat.legacy_file in files:
-        return convert_json_category(cat, files[cat.legacy_file]), None
+        return _convert_json(cat, files[cat.legacy_file]), {}
     return {}, None
+
+
+def legacy_error(cls: type[E], file: str, message: str, pointer: str = "", text: str | None = None) -> E:
+    """A `cls` (a DataError) with its structured fields, worded `FILE: message` (or `FILE: text`) as
+    legacy conversion errors have always been printed (and as callers match them)."""
+    err = cls(f"{file}: {text if text is not None else message}")
+    err.file, err.pointer, err.message = file, pointer, message
+    return err
+
+
+def _in_file(e: LegacyFormatError, file: str) -> LegacyFormatError:
+    """A converter's error (located within the record) located in `file` too."""
+    return legacy_error(type(e), file, e.message, e.pointer, str(e))
+
+
+def _decode_json(name: str, raw: bytes) -> object:
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise legacy_error(ParseError, name, f"not valid JSON ({e})") from None
+
+
+def _object_file(name: str, raw: bytes) -> dict:
+    doc = _decode_json(name, raw)
+    if not isinstance(doc, dict):
+        raise legacy_error(LegacyFormatError, name, "top level is not an object")
+    return doc
+
+
+def _checked_key(file: str, key: str) -> None:
+    bad = key_problem(key)
+    if bad:
+        raise legacy_error(LegacyFormatError, file, bad, json_pointer([key]), f"/{key}: {bad}")
+
+
+def _with_block(cat: Category, v2: dict, block: dict) -> dict:
+    data = jsonrec.order_v2(cat, v2)
+    if block:
+        data["legacy"] = block
+    return data
+
+
+def _convert_json(cat: Category, raw: bytes) -> dict[str, dict]:
+    """key -> data-file content (v2 fields + legacy block) for one image-repo legacy file."""
+    name = cat.legacy_file or cat.name
+    out: dict[str, dict] = {}
+    # an empty image-repo file is an empty category (the text repo's settings files may not be empty)
+    for key, rec in (_object_file(name, raw) if raw.strip() else {}).items():
+        _checked_key(name, key)
+        try:
+            v2, block = jsonrec.from_legacy(cat, key, rec)
+        except LegacyFormatError as e:
+            raise _in_file(e, name) from None
+        out[key] = _with_block(cat, v2, block)
+    return out
+
+
+def _convert_text(files: Mapping[str, bytes]) -> tuple[dict[str, dict], dict]:
+    """(key -> data-file content, category settings) from models.csv and the converter's settings."""
+    cat = BY_NAME["text_generation"]
+    try:
+        rows = text.parse_csv(files["models.csv"].decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise legacy_error(ParseError, "models.csv", str(e)) from None
+    except LegacyFormatError as e:
+        raise _in_file(e, "models.csv") from None
+    out: dict[str, dict] = {}
+    for row in rows:
+        _checked_key("models.csv", row["name"])
+        try:
+            v2, block = text.row_to_v2(row)
+        except LegacyFormatError as e:
+            raise _in_file(e, "models.csv") from None
+        out[row["name"]] = _with_block(cat, v2, block)
+    settings = {key: _object_file(fname, files[fname]) for fname, key in _TEXT_SETTINGS if fname in files}
+    return out, settings
 
 
 def legacy_records(cd: CategoryData) -> dict[str, dict]:
@@ -44,6 +131,7 @@ def legacy_records(cd: CategoryData) -> dict[str, dict]:
 
 
 def text_rows(cd: CategoryData) -> list[dict[str, str]]:
+    """The models.csv rows of the text category, in legacy order."""
     return [text.v2_to_row(rec.v2, rec.legacy) for rec in cd.records.values()]
 
 

@@ -30,6 +30,7 @@ def _escape(m: re.Match) -> str:
 
 
 def stdlib_dumps(value: Any, indent: int | str) -> str:
+    """The reference layout, written by the stdlib (slow): what `dumps_indented` must equal."""
     return json.dumps(value, indent=indent) + "\n"
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from builder.categories import BASELINE_ALIASES, KNOWN_BASELINES, MODEL_STYLES, Category
 from builder.errors import LegacyFormatError
+from builder.records import json_pointer
 
 HINT_KEYS = ("omit", "field_order", "files", "download")
 
@@ -56,8 +57,6 @@ _V2_BASELINE = {v: k for k, v in LEGACY_BASELINE.items()}
 _V2_BASELINE["stable diffusion inpainting"] = "stable_diffusion_1"
 
 
-
-
 def v2_baseline(legacy: str) -> str:
     """The v2 baseline a legacy spelling stands for; unknown spellings become `infer`."""
     value = _V2_BASELINE.get(legacy, legacy)
@@ -67,6 +66,7 @@ def v2_baseline(legacy: str) -> str:
 
 
 def legacy_baseline(v2: str) -> str:
+    """The legacy spelling of a v2 baseline (most are spelled the same)."""
     return LEGACY_BASELINE.get(v2, v2)
 
 
@@ -249,11 +249,12 @@ def _v2_config(key: str, legacy: dict) -> dict:
     if config is None:
         return {"download": []}
     if not isinstance(config, dict):
-        raise LegacyFormatError(f"{key}: /config is not an object")
+        raise LegacyFormatError(f"{key}: /config is not an object", pointer=json_pointer([key, "config"]))
     records: dict[str, dict] = {}
     for i, f in enumerate(config.get("files") or []):
         if not isinstance(f, dict):
-            raise LegacyFormatError(f"{key}: /config/files/{i} is not an object")
+            raise LegacyFormatError(f"{key}: /config/files/{i} is not an object",
+                                    pointer=json_pointer([key, "config", "files", i]))
         path = f.get("path") or ""
         if not path or "yaml" in path.lower():
             continue
@@ -266,7 +267,8 @@ def _v2_config(key: str, legacy: dict) -> dict:
     for i, d in enumerate(config.get("download") or []):
         name = d.get("file_name") if isinstance(d, dict) else None
         if name not in records:
-            raise LegacyFormatError(f"{key}: /config/download/{i}: download of {name!r} matches no config file")
+            raise LegacyFormatError(f"{key}: /config/download/{i}: download of {name!r} matches no config file",
+                                    pointer=json_pointer([key, "config", "download", i]))
         records[name]["file_url"] = d.get("file_url") or ""
     out: dict[str, Any] = {"download": [_order_download(r) for r in records.values()]}
     if config.get("embedded_component_hashes"):
@@ -283,7 +285,7 @@ def _order_download(d: dict) -> dict:
 def to_v2(cat: Category, key: str, legacy: dict) -> dict:
     """v2 fields of a legacy record, as the upstream converter computes them (absent stays absent)."""
     if not isinstance(legacy.get("name"), str):
-        raise LegacyFormatError(f"{key}: /name is missing or not a string")
+        raise LegacyFormatError(f"{key}: /name is missing or not a string", pointer=json_pointer([key, "name"]))
     v2: dict[str, Any] = {"name": legacy["name"]}
     for f in ("description", "version"):
         if legacy.get(f) is not None:
@@ -291,7 +293,8 @@ def to_v2(cat: Category, key: str, legacy: dict) -> dict:
     v2["config"] = _v2_config(key, legacy)
     if cat.legacy_kind == "image":
         if not isinstance(legacy.get("baseline"), str):
-            raise LegacyFormatError(f"{key}: /baseline is missing or not a string")
+            raise LegacyFormatError(f"{key}: /baseline is missing or not a string",
+                                    pointer=json_pointer([key, "baseline"]))
         for f in ("size_on_disk_bytes",):
             if legacy.get(f) is not None:
                 v2[f] = legacy[f]
@@ -326,10 +329,11 @@ def _dumps(value: Any) -> str:
 def from_legacy(cat: Category, key: str, legacy: dict) -> tuple[dict, dict]:
     """(v2 fields, legacy block) such that `to_legacy(cat, v2, block)` equals `legacy` exactly."""
     if not isinstance(legacy, dict):
-        raise LegacyFormatError(f"{key}: record is not an object")
+        raise LegacyFormatError(f"{key}: record is not an object", pointer=json_pointer([key]))
     clash = [h for h in HINT_KEYS if h in legacy]
     if clash:
-        raise LegacyFormatError(f"{key}: /{clash[0]}: field name is reserved for the legacy block")
+        raise LegacyFormatError(f"{key}: /{clash[0]}: field name is reserved for the legacy block",
+                                pointer=json_pointer([key, clash[0]]))
     v2 = to_v2(cat, key, legacy)
     derivable = _derivable(cat)
     block: dict[str, Any] = {f: copy.deepcopy(v) for f, v in legacy.items() if f not in derivable}
@@ -352,7 +356,7 @@ def from_legacy(cat: Category, key: str, legacy: dict) -> tuple[dict, dict]:
         candidate = to_legacy(cat, v2, block)
     if _dumps(candidate) != _dumps(legacy):
         raise LegacyFormatError(f"{key}: record cannot be represented losslessly (legacy fields "
-                                f"{sorted(set(candidate) ^ set(legacy)) or 'values'} differ)")
+                                f"{sorted(set(candidate) ^ set(legacy)) or 'values'} differ)", pointer=json_pointer([key]))
     return v2, _order_block(block)
 
 

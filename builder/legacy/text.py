@@ -16,14 +16,13 @@ import re
 from typing import Any
 
 from builder.errors import TextFormatError
+from builder.records import json_pointer
 
 CSV_HEADER = ("name", "parameters_bn", "display_name", "url", "baseline", "description", "style", "tags",
               "instruct_format", "settings")
 _RAW_CELLS = ("parameters_bn", "tags", "settings")
 _PLAIN = ("display_name", "url", "baseline", "description", "style", "instruct_format")
 BACKEND_PREFIXES = ("aphrodite/", "koboldcpp/")
-
-
 
 
 def parse_csv(text: str, source: str = "models.csv") -> list[dict[str, str]]:
@@ -71,10 +70,12 @@ def format_bn(parameters: int) -> str:
 
 
 def parameters_of(bn: str) -> int:
+    """The parameter count of a `parameters_bn` cell, read as the text repo reads it (truncating)."""
     return int(float(bn) * 1_000_000_000)
 
 
 def split_tags(cell: str) -> list[str]:
+    """The tags of a comma-separated `tags` cell, stripped, empty ones dropped."""
     return [t.strip() for t in cell.split(",") if t.strip()]
 
 
@@ -84,7 +85,8 @@ def row_to_v2(row: dict[str, str]) -> tuple[dict, dict]:
     try:
         parameters = parameters_of(row["parameters_bn"])
     except ValueError:
-        raise TextFormatError(f"{name}: /parameters_bn: not a number: {row['parameters_bn']!r}") from None
+        raise TextFormatError(f"{name}: /parameters_bn: not a number: {row['parameters_bn']!r}",
+                              pointer=json_pointer([name, "parameters_bn"])) from None
     v2: dict[str, Any] = {"name": name}
     if row["description"]:
         v2["description"] = row["description"]
@@ -103,9 +105,9 @@ def row_to_v2(row: dict[str, str]) -> tuple[dict, dict]:
         try:
             settings = json.loads(row["settings"])
         except ValueError as e:
-            raise TextFormatError(f"{name}: /settings: invalid JSON ({e})") from None
+            raise TextFormatError(f"{name}: /settings: invalid JSON ({e})", pointer=json_pointer([name, "settings"])) from None
         if not isinstance(settings, dict):
-            raise TextFormatError(f"{name}: /settings: not a JSON object")
+            raise TextFormatError(f"{name}: /settings: not a JSON object", pointer=json_pointer([name, "settings"]))
         v2["settings"] = settings
     block: dict[str, str] = {}
     derived = v2_to_row(v2, None)
@@ -113,7 +115,7 @@ def row_to_v2(row: dict[str, str]) -> tuple[dict, dict]:
         if derived[cell] != row[cell]:
             block[cell] = row[cell]
     if v2_to_row(v2, block) != row:
-        raise TextFormatError(f"{name}: row cannot be represented losslessly")
+        raise TextFormatError(f"{name}: row cannot be represented losslessly", pointer=json_pointer([name]))
     return v2, block
 
 
@@ -158,6 +160,7 @@ _SPACES = re.compile(r" +")
 
 
 def auto_display_name(model_name: str) -> str:
+    """The display name db.json gives a model without one: `-` and `_` become single spaces."""
     return _SPACES.sub(" ", model_name.replace("-", " ").replace("_", " ")).strip()
 
 
@@ -179,7 +182,8 @@ def db_json(rows: list[dict[str, str]], defaults: dict, allowed_settings: set[st
         if allowed_settings is not None:
             bad = [k for k in row["settings"] if k not in allowed_settings]
             if bad:
-                raise TextFormatError(f"{name}: /settings/{bad[0]}: not a generation parameter")
+                raise TextFormatError(f"{name}: /settings/{bad[0]}: not a generation parameter",
+                                      pointer=json_pointer([name, "settings", bad[0]]))
         if not row.get("display_name"):
             row["display_name"] = auto_display_name(model_name)
         row = {k: v for k, v in row.items() if v}

@@ -61,6 +61,7 @@ class NameParts:
 
 
 def strip_backend(name: str) -> str:
+    """`name` without its `aphrodite/` or `koboldcpp/` prefix."""
     for p in BACKEND_PREFIXES:
         if name.startswith(p):
             return name[len(p):]
@@ -98,6 +99,7 @@ def base_name(name: str) -> str:
 
 
 def parse_name(name: str) -> NameParts:
+    """The parts of a text model name (author, base, size, version, quant, variant, date) and their order."""
     author, short = _split_author(name)
     base, found = _strip_tokens(short)
     if not base:
@@ -148,6 +150,7 @@ class GroupSummary:
     name_format: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary as the metadata document publishes it (field order included)."""
         return {
             "member_count": self.member_count,
             "available_sizes": self.available_sizes,

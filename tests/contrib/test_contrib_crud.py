@@ -6,24 +6,20 @@ from __future__ import annotations
 import difflib
 import json
 import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from builder.contrib import crud
-from tests.helpers import ROOT, run_hmr, tree_digest
+from builder.routes import RENAMES_FILE, V2, model_file, v1_file, v2_file
+from builder.site.build import build
+from tests.helpers import HMR, ROOT, run_hmr, tree_digest
 
-V1 = "api/model_references/v1"
-V2 = "api/model_references/v2"
 SHA = "0123456789abcdef" * 4
 URL = "https://huggingface.co/example/new-model/resolve/main/new-model.safetensors"
-
-
-def build(data: Path, site: Path) -> None:
-    from builder.site.build import build as run_build
-
-    run_build(data, site)
 
 
 def compiled(data: Path) -> dict[str, bytes]:
@@ -39,11 +35,11 @@ def _read(site: Path | dict, rel: str) -> bytes:
 
 
 def v1(site: Path | dict, cat: str = "image_generation") -> dict:
-    return json.loads(_read(site, f"{V1}/{cat}.json"))
+    return json.loads(_read(site, v1_file(cat)))
 
 
 def v2(site: Path | dict, cat: str = "image_generation") -> dict:
-    return json.loads(_read(site, f"{V2}/{cat}.json"))
+    return json.loads(_read(site, v2_file(cat)))
 
 
 def settings(data: Path, cat: str = "image_generation") -> dict:
@@ -75,7 +71,7 @@ def test_add_then_build_shows_the_model_in_v1_and_v2(data_copy: Path, tmp_path: 
     assert rec2["tags"] == ["anime", "test"] and rec2["nsfw"] is False
     assert rec2["config"]["download"][0] == {"file_name": "new-model.safetensors", "file_url": URL,
                                              "sha256sum": SHA, "size_bytes": 6938040682}
-    one = json.loads((site / f"{V2}/image_generation/model/Test Model XL.json").read_bytes())
+    one = json.loads((site / model_file("image_generation", "Test Model XL")).read_bytes())
     assert one == rec2
     assert "Test Model XL" in (site / f"{V2}/index.json").read_text()  # the search index
     page = (site / "models" / "image_generation" / "Test Model XL.html").read_text()  # the HTML page
@@ -89,12 +85,8 @@ def test_add_from_a_file_and_from_stdin(data_copy: Path, tmp_path: Path) -> None
     src.write_text(json.dumps(record))
     r = run_hmr("model", "add", "image_generation", "From File", "-f", str(src), "--data", str(data_copy))
     assert r.returncode == 0, r.stderr
-    import subprocess
-    import sys
-
-    p = subprocess.run([sys.executable, "-m", "builder.cli", "model", "add", "image_generation", "From Stdin",
-                        "-f", "-", "--data", str(data_copy)], input=yaml.safe_dump(record), text=True,
-                       capture_output=True, cwd=ROOT, timeout=120)
+    p = subprocess.run([*HMR, "model", "add", "image_generation", "From Stdin", "-f", "-", "--data", str(data_copy)],
+                       input=yaml.safe_dump(record), text=True, capture_output=True, cwd=ROOT, timeout=120)
     assert p.returncode == 0, p.stderr
     for key in ("From File", "From Stdin"):
         rec = yaml.safe_load((data_copy / "image_generation" / f"{key}.yaml").read_text())
@@ -134,8 +126,8 @@ def test_update_changes_exactly_that_field(data_copy: Path) -> None:
     assert set(new_v2[key]["metadata"]) - set(old_v2[key]["metadata"]) == {"updated_at"}
     # every other category file is byte-identical
     assert {k for k in before_site if before_site[k] != after_site.get(k)} == {
-        f"{V1}/image_generation.json", "legacy/stable_diffusion.json", f"{V2}/image_generation.json",
-        f"{V2}/image_generation/model/{key}.json"}
+        v1_file("image_generation"), "legacy/stable_diffusion.json", v2_file("image_generation"),
+        model_file("image_generation", key)}
 
     # --unset and dotted paths into lists
     r = run_hmr("model", "update", "image_generation", key, "--unset", "showcases", "--set",
@@ -180,10 +172,10 @@ def test_rename_keeps_legacy_order_and_publishes_the_rename(data_copy: Path) -> 
     after = compiled(data_copy)
     assert list(v1(after)) == ["Deliberate Classic" if k == "Deliberate" else k for k in old_order]
     assert list(v2(after)) == list(v1(after))
-    renames = json.loads(after[f"{V2}/renames.json"])
+    renames = json.loads(after[RENAMES_FILE])
     assert renames == {"image_generation": {"Deliberate": "Deliberate Classic"}}
-    assert f"{V2}/image_generation/model/Deliberate.json" not in after
-    assert f"{V2}/image_generation/model/Deliberate Classic.json" in after
+    assert model_file("image_generation", "Deliberate") not in after
+    assert model_file("image_generation", "Deliberate Classic") in after
     # the v1 record is the old one under its new name
     old_rec = dict(v1(before)["Deliberate"], name="Deliberate Classic")
     assert v1(after)["Deliberate Classic"] == old_rec
@@ -245,8 +237,8 @@ def test_remove_deletes_it_everywhere(data_copy: Path, tmp_path: Path) -> None:
         assert "Deliberate X" not in doc and "Deliberate" not in doc
     # no per-model JSON, HTML page, search-index row, legacy record or rename left
     assert not [k for k in site if k.rsplit("/", 1)[-1].rsplit(".", 1)[0] in ("Deliberate", "Deliberate X")]
-    assert not [k for k, b in site.items() if b"Deliberate X" in b and not k.startswith("api/model_references/v2/chang")]
-    assert json.loads(site[f"{V2}/renames.json"]) == {}
+    assert not [k for k, b in site.items() if b"Deliberate X" in b and not k.startswith(f"{V2}/chang")]
+    assert json.loads(site[RENAMES_FILE]) == {}
 
 
 INVALID_EDITS = [
@@ -284,23 +276,20 @@ def shared_copy(corpus_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.mark.parametrize("args", [a for _, a in INVALID_EDITS], ids=[n for n, _ in INVALID_EDITS])
-def test_invalid_edit_changes_nothing(args: list[str], shared_copy: Path) -> None:
-    from click.testing import CliRunner
-
-    from builder.cli import main
-
+def test_invalid_edit_changes_nothing(args: list[str], shared_copy: Path,
+                                      hmr_in_process: Callable[..., subprocess.CompletedProcess]) -> None:
     data = shared_copy
     if "{text}" in args:
         text_key = sorted(p.relative_to(data / "text_generation").with_suffix("").as_posix()
                           for p in (data / "text_generation").rglob("*.yaml") if p.name != "_category.yaml")[0]
         args = [text_key if a == "{text}" else a for a in args]
     before = tree_digest(data)
-    r = CliRunner().invoke(main, ["model", *args, "--data", str(data)])
-    assert r.exit_code == 1, (r.stdout, r.stderr, r.exception)
+    r = hmr_in_process("model", *args, "--data", str(data))
+    assert r.returncode == 1, (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
     assert tree_digest(data) == before
-    assert not list(data.rglob(".*.hmr-*.tmp"))
+    assert not list(data.rglob("*.tmp-*"))  # no temporary file of an atomic write left behind
 
 
 def test_invalid_edit_through_the_installed_cli(data_copy: Path) -> None:
@@ -311,3 +300,14 @@ def test_invalid_edit_through_the_installed_cli(data_copy: Path) -> None:
     assert r.stderr.startswith("error: refused, nothing written: ") and "sha256sum must be 64 hex digits" in r.stderr
     assert "Deliberate.yaml:/config/download/0/sha256sum" in r.stderr
     assert tree_digest(data_copy) == before
+
+
+def test_download_entry_and_its_flags(hmr_in_process: Callable[..., subprocess.CompletedProcess]) -> None:
+    assert crud.Download("https://example.org/a/My%20Model.ckpt?x=1").entry() == {
+        "file_name": "My Model.ckpt", "file_url": "https://example.org/a/My%20Model.ckpt?x=1"}
+    assert crud.Download(URL, "f.bin", SHA, 5).entry() == {"file_name": "f.bin", "file_url": URL, "sha256sum": SHA,
+                                                            "size_bytes": 5}
+    r = hmr_in_process("model", "add", "image_generation", "X", "--sha256", SHA, "--data", str(ROOT / "data"))
+    assert r.returncode == 2 and "give --url too" in r.stderr  # a usage error: nothing is tried
+    r = hmr_in_process("model", "update", "image_generation", "X", "--set", "novalue", "--data", str(ROOT / "data"))
+    assert r.returncode == 2 and "expected FIELD=VALUE" in r.stderr

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,7 @@ import pytest
 from builder.contrib import diff as d
 from tests.helpers import CORPUS, ROOT, run_hmr
 
-
-def hmr(*args: str) -> subprocess.CompletedProcess:
-    """The CLI in process (faster); each test also runs the installed command at least once."""
-    from click.testing import CliRunner
-
-    from builder.cli import main
-
-    r = CliRunner().invoke(main, list(args))
-    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
+Hmr = Callable[..., subprocess.CompletedProcess]
 
 HISTORY = sorted((CORPUS / "legacy" / "history" / "image").iterdir())
 #: a spread of versions: big removals (2024-01), many security flags (2024-02), renames upstream (2024-11+)
@@ -71,7 +64,8 @@ def test_diff_of_historical_versions_lists_exactly_the_models_that_differ(import
         assert len(d.render(result, "markdown")) <= d.MARKDOWN_LIMIT + 100
 
 
-def test_diff_cli_between_two_built_historical_sites(imported: dict[Path, Path], tmp_path: Path) -> None:
+def test_diff_cli_between_two_built_historical_sites(imported: dict[Path, Path], tmp_path: Path,
+                                                     hmr_in_process: Hmr) -> None:
     a, b = PICKED[-3], PICKED[-2]
     from builder.site.build import build
 
@@ -96,14 +90,14 @@ def test_diff_cli_between_two_built_historical_sites(imported: dict[Path, Path],
             if c["field"] in ("description", "version", "nsfw", "baseline") and c["field"] in la[m["key"]]:
                 assert c["old"] == la[m["key"]][c["field"]] or c["field"] == "baseline"
                 assert c["new"] == lb[m["key"]][c["field"]] or c["field"] == "baseline"
-    text = hmr("diff", str(sites[0]), str(sites[1]))
+    text = hmr_in_process("diff", str(sites[0]), str(sites[1]))
     assert text.returncode == 0
     assert f"{len(want['added'])} added, {len(want['removed'])} removed" in text.stdout
     assert all(f"  - {k}\n" in text.stdout for k in want["removed"])
-    md = hmr("diff", str(sites[0]), str(sites[1]), "--format", "markdown", "--exit-code")
+    md = hmr_in_process("diff", str(sites[0]), str(sites[1]), "--format", "markdown", "--exit-code")
     assert md.returncode == 1  # --exit-code: the builds differ
     assert md.stdout.startswith("### Model reference changes") and "#### image_generation" in md.stdout
-    same = hmr("diff", str(sites[0]), str(sites[0]), "--exit-code")
+    same = hmr_in_process("diff", str(sites[0]), str(sites[0]), "--exit-code")
     assert same.returncode == 0 and "no model changes" in same.stdout
 
 
@@ -116,7 +110,7 @@ def _git(repo: Path, *args: str) -> str:
     return r.stdout
 
 
-def test_diff_of_git_refs_with_renames_and_security_flags(tmp_path: Path) -> None:
+def test_diff_of_git_refs_with_renames_and_security_flags(tmp_path: Path, hmr_in_process: Hmr) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(ROOT / "data", repo / "data")
     _git(repo, "init", "-q", "-b", "main")
@@ -161,13 +155,13 @@ def test_diff_of_git_refs_with_renames_and_security_flags(tmp_path: Path) -> Non
     assert doc["categories"]["controlnet"]["removed"] == ["control_canny"]
     assert doc["summary"] == {"added": 1, "removed": 1, "renamed": 1, "changed": 1, "security": 4}
 
-    md = hmr("diff", "HEAD~1", "HEAD", "--data", str(data), "--format", "markdown")
+    md = hmr_in_process("diff", "HEAD~1", "HEAD", "--data", str(data), "--format", "markdown")
     assert "> [!WARNING]" in md.stdout and "`image_generation/Deliberate`: nsfw: false -> true" in md.stdout
     assert "| renamed | `SDXL 1.0` → `SDXL Base 1.0` |" in md.stdout
     # a ref against the working tree's data directory; nothing in the repository was touched
-    same = hmr("diff", "HEAD", str(data), "--data", str(data), "--exit-code")
+    same = hmr_in_process("diff", "HEAD", str(data), "--data", str(data), "--exit-code")
     assert same.returncode == 0, same.stdout + same.stderr
     assert _git(repo, "status", "--porcelain") == before_status
     assert _git(repo, "worktree", "list").count("\n") == 1
-    bad = hmr("diff", "no-such-ref", "HEAD", "--data", str(data))
+    bad = hmr_in_process("diff", "no-such-ref", "HEAD", "--data", str(data))
     assert bad.returncode == 1 and bad.stderr.startswith("error: no-such-ref: neither a directory nor a git ref")

@@ -67,3 +67,26 @@ def test_cli_help_lists_the_contract_commands() -> None:
     r = run_hmr("--help")
     for name in ("validate", "import-legacy", "build", "serve"):
         assert name in r.stdout
+
+
+def test_legacy_conversion_errors_carry_file_and_pointer() -> None:
+    import pytest
+
+    from builder.categories import BY_NAME
+    from builder.errors import LegacyFormatError, ParseError
+    from builder.legacy.convert import records_from_legacy
+
+    esrgan = BY_NAME["esrgan"]
+    cases = [
+        (b'{"a/../b": {"name": "x"}}', LegacyFormatError, "/a~1..~1b", "esrgan.json: /a/../b: "),
+        (b'{"x": {"name": "x", "config": {"files": [], "download": [{"file_name": 1}]}}}', LegacyFormatError,
+         "/x/config/download/0", "esrgan.json: x: /config/download/0: download of 1 matches no config file"),
+        (b"{", ParseError, "", "esrgan.json: not valid JSON ("),
+    ]
+    for raw, cls, pointer, text in cases:
+        with pytest.raises(cls) as e:
+            records_from_legacy(esrgan, {"esrgan.json": raw})
+        assert (e.value.file, e.value.pointer) == ("esrgan.json", pointer)
+        assert str(e.value).startswith(text), str(e.value)
+    assert records_from_legacy(esrgan, {"esrgan.json": b""}) == ({}, {})  # present but empty
+    assert records_from_legacy(esrgan, {}) == ({}, None)  # absent

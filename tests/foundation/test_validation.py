@@ -118,13 +118,20 @@ def test_import_refuses_keys_that_escape_their_folder(key: str, tmp_path: Path) 
     assert not (tmp_path / "evil.yaml").exists()
 
 
-def test_import_of_malformed_legacy_file_writes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("broken", "expected"), [
+    ({"esrgan.json": "{"}, "error: esrgan.json: not valid JSON ("),
+    ({}, "error: stable_diffusion.json: x: /baseline is missing or not a string"),
+], ids=["malformed-json", "unconvertible-record"])
+def test_import_of_malformed_legacy_file_writes_nothing(broken: dict[str, str], expected: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "stable_diffusion.json").write_text('{"x": {"name": "x", "baseline": 5}}')
-    (src / "esrgan.json").write_text("{")
+    for name, content in broken.items():  # categories convert in upstream order: esrgan before stable_diffusion
+        (src / name).write_text(content)
     r = run_hmr("import-legacy", str(src), "--data", str(tmp_path / "data"))
-    assert r.returncode == 1 and "esrgan.json: not valid JSON" in r.stderr or "baseline" in r.stderr
+    assert r.returncode == 1
+    assert r.stderr.startswith(expected), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists()
 
 
