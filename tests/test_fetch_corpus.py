@@ -212,8 +212,11 @@ def test_bundle_holds_one_commit_per_upstream_change(fetched: tuple[Path, subpro
 def test_a_second_run_gives_identical_bytes(fetched: tuple[Path, subprocess.CompletedProcess], upstream: dict,
                                             tmp_path: Path) -> None:
     again = tmp_path / "corpus"
-    r = run_script(*fetch_args(upstream, again))
+    again.mkdir()
+    (again / "stale").write_text("from before")
+    r = run_script("--force", *fetch_args(upstream, again))  # --force: replaces what was there
     assert r.returncode == 0, r.stderr
+    assert not (again / "stale").exists() and [p.name for p in tmp_path.iterdir()] == ["corpus"]
     first = {p.relative_to(fetched[0]): p.read_bytes() for p in fetched[0].rglob("*") if p.is_file()}
     second = {p.relative_to(again): p.read_bytes() for p in again.rglob("*") if p.is_file()}
     assert first.keys() == second.keys()
