@@ -14,10 +14,12 @@ ASSETS = "assets"
 
 
 def category_page(category: str) -> str:
+    """The page of a category's table."""
     return f"models/{category}/index.html"
 
 
 def model_page(category: str, key: str) -> str:
+    """The page of one model (a key holding "/" is nested; `index` is renamed, see above)."""
     return f"models/{category}/{'index.model' if key == 'index' else key}.html"
 
 
