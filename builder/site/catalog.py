@@ -1,11 +1,11 @@
 """Site objects derived from the compiled records: the search index, the `include_group` variant of the
 v1 text file, and the published JSON Schemas.
 
-- `api/model_references/v2/index.json`: one compact row per model across all categories, for search
+- `INDEX_FILE` (`v2/index.json`): one compact row per model across all categories, for search
   and filters on the client (the static stand-in for the old API's `/search`). A row holds the
   category, key, name and, when the record has them, baseline, nsfw, tags, inpainting, style,
   size_on_disk_bytes, parameters (text) and url (a text model's url, an image model's homepage).
-- `api/model_references/v1/text_generation.include_group.json`: what the old API answers to
+- `INCLUDE_GROUP_FILE` (`v1/text_generation.include_group.json`): what the old API answers to
   `v1/text_generation?include_group=true` (db.json plus `text_model_group` and its summary, re-dumped
   with `json.dumps` defaults as the old API does). The route table maps the query onto it.
 - `schemas/<name>.json`: a copy of the repository's `schemas/*.json`, the `$schema` hint targets.

@@ -5,12 +5,12 @@ deployed site); without it, the output directory's current content is the previo
 compares the v2 records: only categories whose v2 file's sha256 differs from the previous manifest's
 are read (and checked against that sha256), so a URL costs a few requests, not a download of the site.
 
-- `api/model_references/v2/changes.json`: `{"schema_version": 1, "history": [entry, ...]}`, newest
+- `CHANGES_FILE` (`v2/changes.json`): `{"schema_version": 1, "history": [entry, ...]}`, newest
   first, at most `HISTORY_LIMIT` generations that changed models. An entry:
   `{"generation", "previous_generation", "built_at", "source_commit", "added": [{"category", "key"}],
   "removed": [...], "changed": [{"category", "key", "fields": [{"field", "old", "new"}]}]}`; `field` is a
   JSON pointer into the v2 record, and `old` (`new`) is left out when the field was absent (removed).
-- `api/model_references/v2/changes.atom`: the same history as an Atom feed.
+- `ATOM_FILE` (`v2/changes.atom`): the same history as an Atom feed.
 
 The entry of a new generation carries the number and time the manifest gives it (a model change
 always changes a v2 file, hence the manifest); a build without model changes carries the history

@@ -1,8 +1,8 @@
 """The manifest: one document that says what a built site holds.
 
-`api/model_references/v2/manifest.json` lists every object key of the route table with the sha256,
-size and content type of its bytes, plus a `generation` counter, the source commit and the build
-time. A replica fetches it (conditionally) instead of every category, and verifies what it then
+`MANIFEST_FILE` (`v2/manifest.json`, `builder.routes`) lists every object key of the route table
+with the sha256, size and content type of its bytes, plus a `generation` counter, the source commit
+and the build time. A replica fetches it (conditionally) instead of every category, and verifies what it then
 downloads against it.
 
 The manifest is a pure function of the compiled files, the previous manifest and the source, so
