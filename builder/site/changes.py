@@ -72,20 +72,24 @@ def uuid5_urn(name: str) -> str:
 
 
 class PreviousSite:
-    """Read access to the previous build: a site directory or a deployed site's base URL."""
+    """Read access to the previous build: a site directory or a deployed site's base URL; `None` is
+    "no previous build" (a first build into a new folder), where every read answers None."""
 
-    def __init__(self, location: str | Path, explicit: bool = True):
-        self.location = str(location)
+    def __init__(self, location: str | Path | None, explicit: bool = True):
+        self.present = location is not None
+        self.location = str(location) if location is not None else ""
         self.is_url = self.location.startswith(("http://", "https://"))
         self._client: Any = None
-        if not self.is_url:
-            self.root = Path(location)
+        self.root = Path(location) if location is not None and not self.is_url else None
+        if self.root is not None:
             if explicit and not self.root.is_dir():
                 raise HmrError(f"--previous {self.location}: not a directory (a built site) or an http(s) URL")
 
     def read(self, rel: str) -> bytes | None:
         """The bytes of the site file `rel`, or None if the previous build has no such file."""
-        if not self.is_url:
+        if not self.present:
+            return None
+        if self.root is not None:
             try:
                 return (self.root / rel).read_bytes()
             except (FileNotFoundError, NotADirectoryError):
@@ -127,14 +131,14 @@ class PreviousSite:
 
 def open_previous(previous: str | Path | None, out_dir: Path) -> PreviousSite:
     """The previous build: `previous` (a site directory or base URL) when given, else what `out_dir`
-    holds (nothing yet, on a first build: every read answers None).
+    holds; none when `out_dir` is not there yet.
 
     Raises:
         HmrError: `previous` names neither a directory nor an http(s) URL.
     """
     if previous is not None:
         return PreviousSite(previous, explicit=True)
-    return PreviousSite(out_dir, explicit=False)
+    return PreviousSite(out_dir if out_dir.is_dir() else None, explicit=False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -374,8 +378,11 @@ def change_feed(previous: PreviousSite, prev_manifest_raw: bytes | None, v2: Map
     """
     warnings: list[Problem] = []
     prev_doc = previous_manifest_doc(prev_manifest_raw)
-    history = previous_history(previous.read(CHANGES_FILE), warnings)
-    changes = model_changes(previous, prev_doc, v2, files, warnings)
+    history: list[dict[str, Any]] = []
+    changes = None
+    if previous.present:  # without a previous build (a given manifest alone) there is nothing to compare
+        history = previous_history(previous.read(CHANGES_FILE), warnings)
+        changes = model_changes(previous, prev_doc, v2, files, warnings)
     prev_gen = prev_doc.get("generation") if prev_doc else None
     history = new_history(history, changes, generation, prev_gen if isinstance(prev_gen, int) else None,
                           built_at, source_commit)

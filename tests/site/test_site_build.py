@@ -176,3 +176,21 @@ def test_source_facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert facts.commit == git(repo, "rev-parse", "HEAD") and facts.commit_time == 1_650_000_000
     assert facts.source_time() == 1_650_000_000.0 and facts.seen_mtime is None
     assert facts.category_times["clip"] == (1_650_000_000, 1_650_000_000)
+
+
+def test_a_given_manifest_alone_is_no_previous_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a CI build into an empty folder continues the deployed generation, but has nothing to diff
+    # against: no change entry claiming that every model was added
+    from builder.routes import CHANGES_FILE, MANIFEST_FILE
+    from builder.site.build import build
+
+    monkeypatch.setenv("HMR_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    shutil.copytree(BUNDLED, data)
+    build(data, tmp_path / "first")
+    deployed = (tmp_path / "first" / MANIFEST_FILE).read_bytes()
+    record = data / "image_generation" / "Deliberate.yaml"
+    record.write_text(record.read_text().replace("version: '2'", "version: '2.1'"))
+    result = build(data, tmp_path / "ci", previous_manifest=deployed)
+    assert orjson.loads(result.files[CHANGES_FILE])["history"] == []
+    assert orjson.loads(result.files[MANIFEST_FILE])["generation"] == 2
