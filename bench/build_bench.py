@@ -10,8 +10,9 @@ Measures, each through the `hmr` CLI in a subprocess (process start included):
   d. builds of synthetic data sets of 10,000 and 100,000 models (bench/synth.py; `--quick` skips 100k),
      one run each, timing only `hmr build`; time per model and the ratio 100k / 10k (target <= 1.2x).
 A failing command is reported with its last stderr line; the exit status is 1 if anything failed.
-`hmr build` keeps a record cache (builder.cache); every run here points HMR_CACHE_DIR into the work
-folder, so the user's ~/.cache is neither read nor written and "cold" really is cold.
+`hmr build` keeps a disk memo (builder.memo: records, compiled files, validators, pages); every run
+here points HMR_CACHE_DIR into the work folder, so the user's ~/.cache is neither read nor written and
+"cold" really is cold.
 """
 
 from __future__ import annotations

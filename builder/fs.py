@@ -64,16 +64,17 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def walk_files(root: str | os.PathLike[str]) -> set[str]:
+def walk_files(root: str | os.PathLike[str], *, symlinks: bool = False) -> set[str]:
     """Relative paths (with "/") of every regular file under `root`; symlinks are not followed and
-    a missing `root` is an empty tree."""
+    a missing `root` is an empty tree. `symlinks=True` lists the symbolic links that are not folders
+    too (for a writer that must replace every entry of a tree)."""
     base = os.fspath(root)
     out: set[str] = set()
     for dirpath, _dirs, names in os.walk(base):
         rel = os.path.relpath(dirpath, base)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         for n in names:
-            if not os.path.islink(os.path.join(dirpath, n)):
+            if symlinks or not os.path.islink(os.path.join(dirpath, n)):
                 out.add(prefix + n)
     return out
 

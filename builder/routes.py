@@ -94,6 +94,38 @@ def metadata_prefix(version: str) -> str:
     """The folder of a tree's `metadata/...` endpoints."""
     return f"{API}/model_references/{version}/metadata"
 
+
+#: the legacy repositories' files as the build publishes them (models.csv, db.json, stable_diffusion.json, ...)
+LEGACY = "legacy"
+#: the published JSON Schemas of the data files and the documents (`$schema` hint targets)
+SCHEMAS = "schemas"
+
+
+def legacy_file(name: str) -> str:
+    """The site file of a legacy repository file (`name` as in its repository, e.g. "models.csv")."""
+    return f"{LEGACY}/{name}"
+
+
+def schema_file(name: str) -> str:
+    """The site file of a published JSON Schema (`name` with its extension)."""
+    return f"{SCHEMAS}/{name}"
+
+
+#: the HTML browse pages: the home page, one table per category, one page per model, and their assets
+HOME_PAGE = "index.html"
+ASSETS = "assets"
+
+
+def category_page(category: str) -> str:
+    """The page of a category's table."""
+    return f"models/{category}/index.html"
+
+
+def model_page(category: str, key: str) -> str:
+    """The page of one model; a key holding "/" is nested, and the key `index` (which would be the
+    table's page) becomes `index.model.html`."""
+    return f"models/{category}/{'index.model' if key == 'index' else key}.html"
+
 #: v1 route aliases of the old API (same bytes, no redirect: the old client does not follow redirects)
 V1_ALIASES = {
     _V1 + "image_generation.json": (_V1 + "stable_diffusion", _V1 + "stable_diffusion.json"),

@@ -7,7 +7,6 @@ jsonschema, which lists every error. Both run the same committed schemas (`build
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from functools import cache
@@ -34,37 +33,25 @@ def _without_formats(node: Any) -> Any:
 @cache
 def _fast_validator(category: str | None) -> Callable[[Any], Any]:
     """A compiled validator. Generating and compiling its code costs ~40 ms per category, so the compiled
-    code object is cached on disk (marshal, keyed by the schema fingerprint and the Python version)."""
+    code object is kept in the disk memo (marshal; the memo's key covers the schemas' code and Python)."""
     import marshal
-    import sys
 
-    from builder.cache import cache_dir, fingerprint
-    from builder.categories import BY_NAME
+    from builder.memo import memoized
 
-    root = cache_dir()
-    tag = f"{fingerprint()}-{category or '_category'}-{sys.implementation.cache_tag}"
-    path = root / f"validator-{tag}.marshal" if root else None
-    code_obj = None
-    if path is not None:
-        try:
-            code_obj = marshal.loads(path.read_bytes())
-        except (OSError, ValueError, EOFError, TypeError):
-            code_obj = None
-    if code_obj is None:
+    def make() -> bytes:
         import fastjsonschema
+
+        from builder.categories import BY_NAME
 
         full = category_settings_schema() if category is None else record_schema(BY_NAME[category])
         schema = _without_formats({k: v for k, v in full.items() if k not in ("$schema", "$id")})
         # fastjsonschema checks draft-07; these schemas use no keyword whose meaning differs from 2020-12.
-        code_obj = compile(fastjsonschema.compile_to_code(schema), f"<schema {category}>", "exec")
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.{os.getpid()}")
-                tmp.write_bytes(marshal.dumps(code_obj))
-                os.replace(tmp, path)
-            except OSError:
-                pass  # an unwritable cache only costs time
+        return marshal.dumps(compile(fastjsonschema.compile_to_code(schema), f"<schema {category}>", "exec"))
+
+    try:
+        code_obj = marshal.loads(memoized(f"validator-{category or '_category'}", [], make))
+    except (ValueError, EOFError, TypeError):
+        code_obj = marshal.loads(make())  # a damaged memo only costs time
     namespace: dict[str, Any] = {}
     exec(code_obj, namespace)  # noqa: S102 - code generated from our own schemas
     return namespace["validate"]

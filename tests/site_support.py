@@ -1,6 +1,6 @@
-"""Helpers of the site tests (tests/test_site_*.py): the CLI, a raw HTTP client, nginx on a free port,
-and the probe that runs the existing client (horde-model-reference 8.6.2) in its own Python 3.12 venv.
-The session fixtures built on them are in tests/site_fixtures.py.
+"""Helpers of the site tests (tests/site/): the CLI, a raw HTTP client, nginx on a free port, the probe
+that runs the existing client (horde-model-reference 8.6.2) in its own Python 3.12 venv, and a PNG
+header reader for the screenshots. The session fixtures built on them are in tests/conftest.py.
 
 Every real component is required: a missing nginx or Python 3.12 fails the tests (DESIGN §7), it
 never skips them.
@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import time
 from dataclasses import dataclass
@@ -116,6 +117,41 @@ class Http:
 
 def load_manifest(site: Path) -> dict:
     return json.loads((site / MANIFEST).read_bytes())
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's header, which must be a well-formed IHDR chunk first."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    length, kind = struct.unpack(">I4s", png[8:16])
+    assert kind == b"IHDR" and length == 13, "a PNG starts with its IHDR chunk"
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
+
+
+#: Pixel statistics of a PNG (or of the box [x, y, w, h] of it), decoded by the browser itself (the
+#: standard library has no PNG decoder): size, number of distinct colours, the most common colour and
+#: its share of the pixels. Run it in a page of its own, so the page under test is not touched.
+PNG_STATS_JS = """async ([b64, box]) => {
+  const img = new Image();
+  img.src = 'data:image/png;base64,' + b64;
+  await img.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const [x, y, w, h] = box || [0, 0, canvas.width, canvas.height];
+  const d = ctx.getImageData(x, y, w, h).data;
+  const counts = new Map();
+  for (let i = 0; i < d.length; i += 4) {
+    const k = (d[i] << 16) | (d[i + 1] << 8) | d[i + 2];
+    counts.set(k, (counts.get(k) || 0) + 1);
+  }
+  let top = 0, key = 0;
+  for (const [k, n] of counts) if (n > top) { top = n; key = k; }
+  return {width: img.naturalWidth, height: img.naturalHeight, colours: counts.size,
+          dominant: `rgb(${key >> 16}, ${(key >> 8) & 255}, ${key & 255})`, share: top / (d.length / 4)};
+}"""
 
 
 # ---------------------------------------------------------------------------------------------------

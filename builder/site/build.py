@@ -1,4 +1,21 @@
-"""`hmr build`: load, validate, compile, write atomically. Any validation error: nothing is written."""
+"""`hmr build`: the whole pipeline, read top to bottom in `build()`.
+
+Each stage is a function of data that returns its files (relative path -> bytes); `build()` calls
+them in order, gathers their files and warnings, and writes once at the end. Nothing is written when
+any stage fails (validation errors included), and a build that changes nothing writes nothing.
+
+    load_valid            data/ -> records (raises ValidationFailed on any error)
+    source_facts          git, times, SOURCE_DATE_EPOCH: read once, passed to the stages
+    v2_records            the published v2 records, as data for every later stage
+    compiled_files        v1, v2, per-model and legacy files (memoized by the record digests)
+    metadata_files        the old API's metadata/... endpoints
+    catalog_files         search index, include_group variant, schemas
+    change_feed           changes.json / changes.atom against the previous build
+    html_files            the browse pages
+    manifest_files        the manifest over every key above, and its signature
+    nginx_files           the nginx config of the route table (build-private, last: it routes the manifest)
+    write_tree            the atomic, minimal write
+"""
 
 from __future__ import annotations
 
@@ -7,61 +24,74 @@ from pathlib import Path
 
 from builder.errors import Problem
 from builder.load import load_valid
-from builder.records import CategoryData
-from builder.routes import routes
-from builder.site.assemble import complete_site
-from builder.site.nginx import NGINX_CONF, nginx_config
-from builder.site.outputs import compile_outputs
+from builder.routes import v1_file
+from builder.site.catalog import catalog_files
+from builder.site.changes import change_feed, open_previous
+from builder.site.html import SiteConfig, html_files
+from builder.site.manifest import generation_time, manifest_files, parse_previous, read_previous
+from builder.site.metadata import metadata_files
+from builder.site.nginx import nginx_files
+from builder.site.outputs import compiled_files, v2_records
+from builder.site.source import source_facts
 from builder.site.writer import WriteStats, write_tree
+
+__all__ = ["BuildResult", "build"]
 
 
 @dataclass
 class BuildResult:
+    """What a build made: every file of the site, what the write did, the warnings of every stage."""
+
     files: dict[str, bytes]
     stats: WriteStats
     warnings: list[Problem] = field(default_factory=list)
 
 
-#: the modules whose code decides the compiled category files (part of their memo key)
-COMPILE_MODULES = ("builder.site.outputs", "builder.legacy.jsonrec", "builder.legacy.jsonfmt", "builder.legacy.text",
-                   "builder.legacy.textgroups", "builder.categories", "builder.records")
-
-
-def compiled_outputs(cats: dict[str, CategoryData]) -> dict[str, bytes]:
-    """`compile_outputs(cats)`, remembered by the digests of the record and settings files (in order):
-    the same data compiles to the same bytes, so a build of unchanged data skips the ~0.15 s."""
-    from builder.site.memo import memoized_files
-
-    parts = []
-    for name, cd in cats.items():
-        if any(not rec.digest for rec in cd.records.values()):
-            return compile_outputs(cats)  # records converted in memory (canonical_format legacy): no digests
-        parts.append([name, cd.settings_digest, [[k, rec.digest] for k, rec in cd.records.items()]])
-    import orjson
-
-    return memoized_files("compiled", [orjson.dumps(parts)], lambda: compile_outputs(cats), COMPILE_MODULES)
-
-
-def site_nginx_config(files: dict[str, bytes]) -> bytes:
-    """The nginx config of the route table of `files`: a function of the file names only, remembered."""
-    from builder.site.memo import memoized
-
-    names = sorted(files)
-    return memoized("nginx", ["\n".join(names).encode()], lambda: nginx_config(routes(names)).encode(),
-                    ("builder.routes", "builder.site.nginx"))
-
-
 def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,
           previous: str | Path | None = None, sign_key: Path | None = None) -> BuildResult:
-    """`previous_manifest` (default: the one of the previous build) continues the generation count;
+    """Validate `data_dir` and write its site to `out_dir`.
+
     `previous` is the previous build for the change feed (a site directory or base URL; default:
-    `out_dir`); `sign_key` (an Ed25519 private key file) adds `manifest.json.sig`."""
+    `out_dir`); `previous_manifest` (default: that build's) continues the generation count; `sign_key`
+    (an Ed25519 private key file) adds `manifest.json.sig`.
+
+    Raises:
+        ValidationFailed: the data has errors (nothing is written).
+        HmrError: a setting, the key or the previous build is unusable (nothing is written).
+    """
+    key = None
+    if sign_key is not None:
+        from builder.signing import load_private_key
+
+        key = load_private_key(Path(sign_key))  # a bad key fails the build before anything is done
     cats, warnings = load_valid(data_dir)
-    files = compiled_outputs(cats)
-    # the manifest covers every published key, so it comes after all outputs (metadata, index, feeds,
-    # HTML: builder.site.assemble); the nginx config (build-private, not a key) comes last so that
-    # it routes the manifest too
-    warnings += complete_site(files, cats, data_dir, out_dir, previous_manifest, previous, sign_key)
-    files[NGINX_CONF] = site_nginx_config(files)
+    facts = source_facts(data_dir)
+    config = SiteConfig.load(data_dir=data_dir)
+
+    v2 = v2_records(cats)
+    files = compiled_files(cats, v2)
+    files.update(metadata_files(cats, facts.category_times))
+    files.update(catalog_files(v2, files.get(v1_file("text_generation"))))
+
+    with open_previous(previous, out_dir) as prev:
+        prev_manifest = previous_manifest if previous_manifest is not None else prev.manifest()
+        try:
+            prev_doc = parse_previous(prev_manifest)
+        except ValueError:
+            prev_doc = None  # the manifest stage reports it
+        feed = change_feed(prev, prev_manifest, v2, files, prev_doc["generation"] + 1 if prev_doc else 1,
+                           lambda: generation_time(prev_doc, facts.source_time, facts.source_date_epoch),
+                           facts.commit, config.site_url)
+    files.update(feed.files)
+    warnings += feed.warnings
+    files.update(html_files(cats, v2, facts, feed.history, config))
+
+    # a --previous without a manifest of its own still continues what out_dir holds
+    base = prev_manifest if prev_manifest is not None else read_previous(out_dir)
+    manifest, problems = manifest_files(files, base, facts, key)
+    files.update(manifest)
+    warnings += problems
+    files.update(nginx_files(files))
+
     stats = write_tree(out_dir, files)
     return BuildResult(files, stats, warnings)

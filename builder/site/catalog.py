@@ -1,11 +1,11 @@
 """Site objects derived from the compiled records: the search index, the `include_group` variant of the
 v1 text file, and the published JSON Schemas.
 
-- `api/model_references/v2/index.json`: one compact row per model across all categories, for search
+- `INDEX_FILE` (`v2/index.json`): one compact row per model across all categories, for search
   and filters on the client (the static stand-in for the old API's `/search`). A row holds the
   category, key, name and, when the record has them, baseline, nsfw, tags, inpainting, style,
   size_on_disk_bytes, parameters (text) and url (a text model's url, an image model's homepage).
-- `api/model_references/v1/text_generation.include_group.json`: what the old API answers to
+- `INCLUDE_GROUP_FILE` (`v1/text_generation.include_group.json`): what the old API answers to
   `v1/text_generation?include_group=true` (db.json plus `text_model_group` and its summary, re-dumped
   with `json.dumps` defaults as the old API does). The route table maps the query onto it.
 - `schemas/<name>.json`: a copy of the repository's `schemas/*.json`, the `$schema` hint targets.
@@ -20,12 +20,12 @@ from typing import Any
 
 import orjson
 
-from builder.site.memo import memoized
+from builder.memo import memoized
+from builder.routes import INCLUDE_GROUP_FILE, INDEX_FILE, schema_file
 
-V1 = "api/model_references/v1"
-V2 = "api/model_references/v2"
-INDEX_FILE = f"{V2}/index.json"
-INCLUDE_GROUP_FILE = f"{V1}/text_generation.include_group.json"
+__all__ = ["INCLUDE_GROUP_FILE", "INDEX_FILE", "INDEX_SCHEMA_VERSION", "SCHEMAS_DIR", "catalog_files", "include_group_json",
+           "index_json", "index_row", "schema_files"]
+
 INDEX_SCHEMA_VERSION = 1
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -33,6 +33,7 @@ _ROW_FIELDS = ("baseline", "nsfw", "tags", "inpainting", "style", "size_on_disk_
 
 
 def index_row(category: str, key: str, rec: Mapping[str, Any]) -> dict[str, Any]:
+    """One model's row of the search index."""
     row: dict[str, Any] = {"category": category, "key": key, "name": rec.get("name", key)}
     for f in _ROW_FIELDS:
         v = rec.get(f)
@@ -62,16 +63,15 @@ def schema_files(root: Path = SCHEMAS_DIR) -> dict[str, bytes]:
     """`schemas/<name>.json` -> bytes, for every schema the repository holds."""
     if not root.is_dir():
         return {}
-    return {f"schemas/{p.name}": p.read_bytes() for p in sorted(root.glob("*.json"))}
+    return {schema_file(p.name): p.read_bytes() for p in sorted(root.glob("*.json"))}
 
 
-def catalog_files(v2: Mapping[str, Mapping[str, Mapping[str, Any]]], files: Mapping[str, bytes]) -> dict[str, bytes]:
-    """index.json, the include_group variant (when the site has a v1 text file) and the schemas."""
+def catalog_files(v2: Mapping[str, Mapping[str, Mapping[str, Any]]], v1_text: bytes | None) -> dict[str, bytes]:
+    """index.json, the include_group variant (when the site has a v1 text file: `v1_text`, its bytes)
+    and the schemas."""
     out = {INDEX_FILE: index_json(v2)}
-    db = files.get(f"{V1}/text_generation.json")
-    if db is not None:
+    if v1_text is not None:
         # grouping and the json.dumps re-serialisation cost ~0.1 s: remembered across builds of the same db.json
-        out[INCLUDE_GROUP_FILE] = memoized("include_group", [db], lambda: include_group_json(db),
-                                           ("builder.legacy.textgroups", "builder.site.catalog"))
+        out[INCLUDE_GROUP_FILE] = memoized("include_group", [v1_text], lambda: include_group_json(v1_text))
     out.update(schema_files())
     return out

@@ -5,12 +5,12 @@ deployed site); without it, the output directory's current content is the previo
 compares the v2 records: only categories whose v2 file's sha256 differs from the previous manifest's
 are read (and checked against that sha256), so a URL costs a few requests, not a download of the site.
 
-- `api/model_references/v2/changes.json`: `{"schema_version": 1, "history": [entry, ...]}`, newest
+- `CHANGES_FILE` (`v2/changes.json`): `{"schema_version": 1, "history": [entry, ...]}`, newest
   first, at most `HISTORY_LIMIT` generations that changed models. An entry:
   `{"generation", "previous_generation", "built_at", "source_commit", "added": [{"category", "key"}],
   "removed": [...], "changed": [{"category", "key", "fields": [{"field", "old", "new"}]}]}`; `field` is a
   JSON pointer into the v2 record, and `old` (`new`) is left out when the field was absent (removed).
-- `api/model_references/v2/changes.atom`: the same history as an Atom feed.
+- `ATOM_FILE` (`v2/changes.atom`): the same history as an Atom feed.
 
 The entry of a new generation carries the number and time the manifest gives it (a model change
 always changes a v2 file, hence the manifest); a build without model changes carries the history
@@ -29,11 +29,14 @@ import orjson
 
 from builder.categories import CATEGORIES
 from builder.errors import HmrError, Problem
+from builder.routes import ATOM_FILE, CHANGES_FILE, MANIFEST_FILE, v2_file
 from builder.site.pages import HOME, href, model_page
 
-V2 = "api/model_references/v2"
-CHANGES_FILE = f"{V2}/changes.json"
-ATOM_FILE = f"{V2}/changes.atom"
+__all__ = ["ATOM_FILE", "CHANGES_FILE", "CHANGES_SCHEMA_VERSION", "FEED_TITLE", "HISTORY_LIMIT", "Feed",
+           "ModelChanges", "PreviousSite", "change_feed", "changes_atom", "changes_json", "diff_category",
+           "entry_title", "field_changes", "model_changes", "new_history", "open_previous", "previous_history",
+           "previous_manifest_doc", "quoteattr", "uuid5_urn", "xml_escape"]
+
 CHANGES_SCHEMA_VERSION = 1
 HISTORY_LIMIT = 20
 FEED_TITLE = "AI-Horde model reference: changes"
@@ -43,11 +46,13 @@ _EPOCH = "1970-01-01T00:00:00Z"
 
 
 def xml_escape(text: str) -> str:
+    """`text` escaped for XML character data."""
     # xml.sax.saxutils would do, but importing it pulls in urllib.request and http.client (~40 ms a build)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def quoteattr(text: str) -> str:
+    """`text` as a double-quoted XML attribute value."""
     return '"' + xml_escape(text).replace('"', "&quot;") + '"'
 
 
@@ -67,20 +72,24 @@ def uuid5_urn(name: str) -> str:
 
 
 class PreviousSite:
-    """Read access to the previous build: a site directory or a deployed site's base URL."""
+    """Read access to the previous build: a site directory or a deployed site's base URL; `None` is
+    "no previous build" (a first build into a new folder), where every read answers None."""
 
-    def __init__(self, location: str | Path, explicit: bool = True):
-        self.location = str(location)
+    def __init__(self, location: str | Path | None, explicit: bool = True):
+        self.present = location is not None
+        self.location = str(location) if location is not None else ""
         self.is_url = self.location.startswith(("http://", "https://"))
         self._client: Any = None
-        if not self.is_url:
-            self.root = Path(location)
+        self.root = Path(location) if location is not None and not self.is_url else None
+        if self.root is not None:
             if explicit and not self.root.is_dir():
                 raise HmrError(f"--previous {self.location}: not a directory (a built site) or an http(s) URL")
 
     def read(self, rel: str) -> bytes | None:
         """The bytes of the site file `rel`, or None if the previous build has no such file."""
-        if not self.is_url:
+        if not self.present:
+            return None
+        if self.root is not None:
             try:
                 return (self.root / rel).read_bytes()
             except (FileNotFoundError, NotADirectoryError):
@@ -103,10 +112,33 @@ class PreviousSite:
             raise HmrError(f"--previous: {url} answered HTTP {r.status_code}")
         return r.content
 
+    def manifest(self) -> bytes | None:
+        """The previous build's manifest, or None."""
+        return self.read(MANIFEST_FILE)
+
     def close(self) -> None:
+        """Release the HTTP client, if a URL needed one."""
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def __enter__(self) -> PreviousSite:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_previous(previous: str | Path | None, out_dir: Path) -> PreviousSite:
+    """The previous build: `previous` (a site directory or base URL) when given, else what `out_dir`
+    holds; none when `out_dir` is not there yet.
+
+    Raises:
+        HmrError: `previous` names neither a directory nor an http(s) URL.
+    """
+    if previous is not None:
+        return PreviousSite(previous, explicit=True)
+    return PreviousSite(out_dir if out_dir.is_dir() else None, explicit=False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -140,6 +172,8 @@ def field_changes(old: Mapping[str, Any], new: Mapping[str, Any], path: str = ""
 
 
 class ModelChanges:
+    """The models added, removed and changed (per field) between two builds."""
+
     __slots__ = ("added", "removed", "changed")
 
     def __init__(self) -> None:
@@ -152,6 +186,7 @@ class ModelChanges:
 
 
 def diff_category(category: str, old: Mapping[str, Any], new: Mapping[str, Any], into: ModelChanges) -> None:
+    """Add the differences of one category's records (`old` -> `new`) to `into`."""
     for key, rec in new.items():
         if key not in old:
             into.added.append({"category": category, "key": key})
@@ -165,6 +200,7 @@ def diff_category(category: str, old: Mapping[str, Any], new: Mapping[str, Any],
 
 
 def previous_manifest_doc(raw: bytes | None) -> dict[str, Any] | None:
+    """The previous manifest as far as the diff needs it (an object with `files`), or None."""
     if raw is None:
         return None
     try:
@@ -179,11 +215,11 @@ def model_changes(previous: PreviousSite, prev_manifest: Mapping[str, Any] | Non
                   warnings: list[Problem]) -> ModelChanges | None:
     """The model changes from the previous build to this one; None when there is no previous build."""
     listed = prev_manifest.get("files", {}) if prev_manifest else {}
-    if prev_manifest is None and all(previous.read(f"{V2}/{c.name}.json") is None for c in CATEGORIES):
+    if prev_manifest is None and all(previous.read(v2_file(c.name)) is None for c in CATEGORIES):
         return None  # no manifest and no category file: nothing was built there
     out = ModelChanges()
     for c in CATEGORIES:
-        rel = f"{V2}/{c.name}.json"
+        rel = v2_file(c.name)
         new_bytes = files.get(rel)
         entry = listed.get(rel)
         if entry is not None and new_bytes is not None and entry.get("sha256") == hashlib.sha256(new_bytes).hexdigest():
@@ -211,6 +247,7 @@ def model_changes(previous: PreviousSite, prev_manifest: Mapping[str, Any] | Non
 
 
 def previous_history(raw: bytes | None, warnings: list[Problem]) -> list[dict[str, Any]]:
+    """The history of the previous changes.json (empty, with a warning, when it is unusable)."""
     if raw is None:
         return []
     try:
@@ -229,6 +266,7 @@ def previous_history(raw: bytes | None, warnings: list[Problem]) -> list[dict[st
 def new_history(history: list[dict[str, Any]], changes: ModelChanges | None, generation: int,
                 previous_generation: int | None, built_at: str | Callable[[], str],
                 source_commit: str | None) -> list[dict[str, Any]]:
+    """The history with this build's entry in front (when models changed), at most HISTORY_LIMIT long."""
     if not changes:
         return history
     entry = {
@@ -245,10 +283,12 @@ def new_history(history: list[dict[str, Any]], changes: ModelChanges | None, gen
 
 
 def changes_json(history: list[dict[str, Any]]) -> bytes:
+    """changes.json of `history`."""
     return orjson.dumps({"schema_version": CHANGES_SCHEMA_VERSION, "history": history})
 
 
 def entry_title(e: Mapping[str, Any]) -> str:
+    """A history entry's one-line title ("Generation 3: 1 added, ...")."""
     return (f"Generation {e['generation']}: {len(e.get('added', []))} added, {len(e.get('removed', []))} removed, "
             f"{len(e.get('changed', []))} changed")
 
@@ -320,24 +360,30 @@ def changes_atom(history: list[dict[str, Any]], site_url: str | None = None) -> 
 
 
 class Feed(NamedTuple):
+    """The change feed of a build: its history (newest first), its files and the warnings on the way."""
+
     history: list[dict[str, Any]]
     files: dict[str, bytes]
+    warnings: list[Problem]
 
 
-def change_feed(previous: PreviousSite | None, prev_manifest_raw: bytes | None, v2: Mapping[str, Mapping[str, Any]],
+def change_feed(previous: PreviousSite, prev_manifest_raw: bytes | None, v2: Mapping[str, Mapping[str, Any]],
                 files: Mapping[str, bytes], generation: int, built_at: str | Callable[[], str],
-                source_commit: str | None,
-                site_url: str | None, warnings: list[Problem]) -> Feed:
-    """changes.json and changes.atom of this build (`generation` and `built_at`: what the manifest will
-    say if anything changed; `built_at` may be a function, asked only then)."""
+                source_commit: str | None, site_url: str | None) -> Feed:
+    """changes.json and changes.atom of this build against `previous` (`generation` and `built_at`:
+    what the manifest will say if anything changed; `built_at` may be a function, asked only then).
+
+    Raises:
+        HmrError: the previous build cannot be read (a URL answering an error, an unreadable file).
+    """
+    warnings: list[Problem] = []
     prev_doc = previous_manifest_doc(prev_manifest_raw)
     history: list[dict[str, Any]] = []
     changes = None
-    if previous is not None:
+    if previous.present:  # without a previous build (a given manifest alone) there is nothing to compare
         history = previous_history(previous.read(CHANGES_FILE), warnings)
         changes = model_changes(previous, prev_doc, v2, files, warnings)
     prev_gen = prev_doc.get("generation") if prev_doc else None
     history = new_history(history, changes, generation, prev_gen if isinstance(prev_gen, int) else None,
                           built_at, source_commit)
-    return Feed(history, {CHANGES_FILE: changes_json(history), ATOM_FILE: changes_atom(history, site_url)})
-
+    return Feed(history, {CHANGES_FILE: changes_json(history), ATOM_FILE: changes_atom(history, site_url)}, warnings)

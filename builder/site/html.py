@@ -13,27 +13,29 @@ done in plain Python (`model_context`) so the model template stays lean.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
 
-from builder.cache import digest
 from builder.categories import CATEGORIES
+from builder.memo import TEMPLATES_DIR, MemoTable, cache_dir, digest
 from builder.records import CategoryData
+from builder.routes import model_key, schema_file, v1_key, v2_key
 from builder.site.catalog import SCHEMAS_DIR
-from builder.site.metadata import CategoryTimes
 from builder.site.pages import ASSETS, HOME, category_page, href, model_page, root_of
+from builder.site.source import SourceFacts, github_origin
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from markupsafe import Markup
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-V1 = "api/model_references/v1"
-V2 = "api/model_references/v2"
+__all__ = ["Renderer", "SiteConfig", "environment", "fields_html", "html_files", "human_bytes", "human_params",
+           "linkable", "model_context", "nav_html", "row_context", "size_of", "value_html"]
+
+TEMPLATES = TEMPLATES_DIR
 REPOSITORY_ENV = "HMR_REPOSITORY_URL"
 BRANCH_ENV = "HMR_REPOSITORY_BRANCH"
 SITE_URL_ENV = "HMR_SITE_URL"
@@ -75,36 +77,12 @@ class SiteConfig:
         )
 
 
-def github_origin(data_dir: Path) -> tuple[str, str] | None:
-    """(https URL of the GitHub repository, path of `data_dir` in it) from git, or None."""
-    import re
-    import subprocess
-
-    from builder.site.manifest import maybe_in_git
-
-    if not maybe_in_git(data_dir):
-        return None
-    try:
-        prefix = subprocess.run(["git", "-C", str(data_dir), "rev-parse", "--show-prefix"], capture_output=True,
-                                text=True, timeout=30)
-        if prefix.returncode != 0:
-            return None
-        origin = subprocess.run(["git", "-C", str(data_dir), "config", "--get", "remote.origin.url"],
-                                capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    m = re.fullmatch(r"(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+/[\w.-]+?)(?:\.git)?/?",
-                     origin.stdout.strip())
-    if origin.returncode != 0 or m is None:
-        return None
-    return f"https://github.com/{m.group(1)}", prefix.stdout.strip().strip("/")
-
-
 # ---------------------------------------------------------------------------------------------------
 # small formatting helpers
 
 
 def human_bytes(n: Any) -> str:
+    """A byte count as people read it ("2.1 GB"); "" for anything but a non-negative integer."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         return ""
     size = float(n)
@@ -116,6 +94,7 @@ def human_bytes(n: Any) -> str:
 
 
 def human_params(n: Any) -> str:
+    """A parameter count as people read it ("7B", "350M"); "" for anything but a positive number."""
     if not isinstance(n, int | float) or isinstance(n, bool) or n <= 0:
         return ""
     b = n / 1e9
@@ -123,6 +102,7 @@ def human_params(n: Any) -> str:
 
 
 def linkable(value: Any) -> bool:
+    """Whether `value` may become a link: an http(s) URL with nothing that could leave the attribute."""
     return isinstance(value, str) and value.startswith(_LINKABLE) and not any(c in value for c in "\n\r\t\"'<>` ")
 
 
@@ -178,6 +158,7 @@ def fields_html(rec: Mapping[str, Any]) -> Markup:
 
 
 def nav_html(root: str) -> Markup:
+    """The category navigation of a page whose way back to the site root is `root`."""
     return _markup(" ".join(f'<a href="{_esc(root + href(category_page(c.name)))}">{_esc(c.name)}</a>'
                            for c in CATEGORIES))
 
@@ -187,12 +168,14 @@ def nav_html(root: str) -> Markup:
 
 
 def size_of(rec: Mapping[str, Any]) -> str:
+    """A record's size for the tables: its bytes on disk, else its parameter count."""
     if rec.get("size_on_disk_bytes") is not None:
         return human_bytes(rec["size_on_disk_bytes"])
     return human_params(rec.get("parameters"))
 
 
 def row_context(category: str, key: str, rec: Mapping[str, Any]) -> dict[str, Any]:
+    """One model's row of a category table."""
     tags = [t for t in rec.get("tags") or () if isinstance(t, str)]
     name = rec.get("display_name") or rec.get("name") or key
     baseline = rec.get("baseline") if isinstance(rec.get("baseline"), str) else ""
@@ -212,6 +195,7 @@ def row_context(category: str, key: str, rec: Mapping[str, Any]) -> dict[str, An
 
 def model_context(category: str, key: str, rec: Mapping[str, Any], source: str, config: SiteConfig,
                   has_v1: bool) -> dict[str, Any]:
+    """Everything the model template shows of one record (`source`: its data file, for the edit link)."""
     page = model_page(category, key)
     root = root_of(page)
     downloads = []
@@ -239,11 +223,11 @@ def model_context(category: str, key: str, rec: Mapping[str, Any], source: str, 
     showcases = [{"url": s, "ok": linkable(s)} for s in rec.get("showcases") or () if isinstance(s, str)]
     ekey = href(key)
     json_links = [
-        {"href": f"{root}{V2}/{category}/model/{ekey}", "label": f"v2 record: {V2}/{category}/model/{key}"},
-        {"href": f"{root}{V2}/{category}", "label": f"v2 category: {V2}/{category}"},
+        {"href": f"{root}{model_key(category, ekey)}", "label": f"v2 record: {model_key(category, key)}"},
+        {"href": f"{root}{v2_key(category)}", "label": f"v2 category: {v2_key(category)}"},
     ]
     if has_v1:
-        json_links.append({"href": f"{root}{V1}/{category}", "label": f"v1 (legacy) category: {V1}/{category}"})
+        json_links.append({"href": f"{root}{v1_key(category)}", "label": f"v1 (legacy) category: {v1_key(category)}"})
     edit = None
     if config.repository_url:
         edit = f"{config.repository_url}/edit/{quote(config.branch, safe='')}/{href(source)}"
@@ -279,9 +263,8 @@ def _last_change(history: Sequence[Mapping[str, Any]], limit: int = 12) -> dict[
 
 
 def environment() -> Any:
+    """The jinja2 Environment of the templates, with its bytecode cache in the build cache."""
     import jinja2
-
-    from builder.cache import cache_dir
 
     cache = cache_dir()
     bcc = None
@@ -293,34 +276,18 @@ def environment() -> Any:
 
 
 class Renderer:
-    """Renders pages, remembering each page by a digest of everything it is made of (its record or
-    table, its links, the templates and this module), so a build re-renders only what changed. Like
-    the record cache it is only a speed-up: a miss renders, and an unwritable cache costs time only.
-    jinja2 itself is imported on the first miss (a warm build does not pay for it)."""
+    """Renders pages, remembering each page in the disk memo by a digest of everything it is made of
+    (its record or table, its links; the memo's key covers the templates and this code), so a build
+    re-renders only what changed. A miss renders, and an unwritable memo costs time only. jinja2
+    itself is imported on the first miss (a warm build does not pay for it)."""
 
     def __init__(self) -> None:
-        from builder.cache import cache_dir
-
-        root = cache_dir()
-        self.path = root / "derived" / "pages.json" if root is not None else None
-        import builder.categories
-        import builder.site.pages
-
-        # this module, the category table (nav, v1 links), the page paths and the templates make a page
-        parts = [Path(m.__file__).read_bytes() for m in (sys.modules[__name__], builder.categories, builder.site.pages)]
-        parts += [p.read_bytes() for p in sorted(TEMPLATES.glob("*.html"))]
-        self.code = digest(b"\0".join(parts)).encode()
-        self.old: dict[str, str] = {}
-        if self.path is not None:
-            try:
-                self.old = orjson.loads(self.path.read_bytes())
-            except (OSError, orjson.JSONDecodeError):
-                self.old = {}
-        self.used: dict[str, str] = {}
-        self.misses = 0
+        self.table = MemoTable("pages")
+        self.used: set[str] = set()
         self._templates: dict[str, Any] = {}
 
     def template(self, name: str) -> Any:
+        """The compiled template `name` (the Environment is made on the first call)."""
         t = self._templates.get(name)
         if t is None:
             if not self._templates:
@@ -330,39 +297,33 @@ class Renderer:
 
     def render(self, name: str, inputs: bytes, context: Callable[[], dict[str, Any]]) -> bytes:
         """Template `name` with `context()`, unless a page made of the same `inputs` is remembered."""
-        k = digest(self.code + name.encode() + b"\0" + inputs)
-        page = self.old.get(k)
+        k = digest(name.encode() + b"\0" + inputs)
+        page = self.table.get(k)
         if page is None:
             page = self.template(name).render(context())
-            self.misses += 1
-        self.used[k] = page
+            self.table.put(k, page)
+        self.used.add(k)
         return page.encode("utf-8")
 
     def save(self) -> None:
-        if self.path is None or (not self.misses and len(self.used) == len(self.old)):
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            tmp.write_bytes(orjson.dumps(self.used))  # only this build's pages: the cache never grows
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
+        """Keep this build's pages only (the memo never grows) and write them if anything changed."""
+        self.table.retain(self.used)
+        self.table.save()
 
 
 def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, Mapping[str, Any]]],
-               data_dir: Path, times: Mapping[str, CategoryTimes], history: Sequence[Mapping[str, Any]],
-               config: SiteConfig) -> dict[str, bytes]:
-    """Relative path -> bytes of every page and asset."""
+               facts: SourceFacts, history: Sequence[Mapping[str, Any]], config: SiteConfig) -> dict[str, bytes]:
+    """Relative path -> bytes of every page and asset (`history`: the change feed's, for the home page)."""
     from datetime import UTC, datetime
 
+    data_dir, times = facts.data_dir, facts.category_times
     r = Renderer()
     out: dict[str, bytes] = {}
     for name in ("site.css", "table.js"):
         out[f"{ASSETS}/{name}"] = (TEMPLATES / "assets" / name).read_bytes()
     data_root = str(data_dir).rstrip("/") + "/"
     conf = orjson.dumps([config.repository_url, config.branch, config.data_path])
-    summary = []
+    summary: list[dict[str, Any]] = []
     navs: dict[str, Markup] = {}
 
     def nav(root: str) -> Markup:
@@ -413,7 +374,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
         summary.append({"name": c.name, "count": len(recs), "nsfw": nsfw, "updated": updated, "v1": has_v1})
     home = {
         "root": "", "categories": summary, "total": sum(s["count"] for s in summary),
-        "last": _last_change(history), "schemas": [{"name": p.name, "href": href(f"schemas/{p.name}")}
+        "last": _last_change(history), "schemas": [{"name": p.name, "href": href(schema_file(p.name))}
                                                    for p in sorted(SCHEMAS_DIR.glob("*.json"))],
     }
     out[HOME] = r.render("home.html", orjson.dumps(home), lambda: {**home, "nav": nav("")})

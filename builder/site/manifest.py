@@ -1,8 +1,8 @@
 """The manifest: one document that says what a built site holds.
 
-`api/model_references/v2/manifest.json` lists every object key of the route table with the sha256,
-size and content type of its bytes, plus a `generation` counter, the source commit and the build
-time. A replica fetches it (conditionally) instead of every category, and verifies what it then
+`MANIFEST_FILE` (`v2/manifest.json`, `builder.routes`) lists every object key of the route table
+with the sha256, size and content type of its bytes, plus a `generation` counter, the source commit
+and the build time. A replica fetches it (conditionally) instead of every category, and verifies what it then
 downloads against it.
 
 The manifest is a pure function of the compiled files, the previous manifest and the source, so
@@ -20,25 +20,31 @@ builds are deterministic (same inputs, same bytes) and a rebuild with no change 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import subprocess
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from builder.errors import HmrError, Problem
-from builder.routes import routes
+from builder.errors import Problem
+from builder.routes import MANIFEST_FILE, SIGNATURE_FILE, routes
+from builder.site.source import SourceFacts, iso_time
 
-MANIFEST_FILE = "api/model_references/v2/manifest.json"
-#: a detached signature of the manifest, if one is made: like the manifest, not listed in it
-SIGNATURE_FILE = MANIFEST_FILE + ".sig"
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+# MANIFEST_FILE and SIGNATURE_FILE are owned by builder.routes; they stay importable from here for the
+# modules that still name them through this one
+__all__ = ["MANIFEST_FILE", "MANIFEST_SCHEMA_VERSION", "SIGNATURE_FILE", "generation_time", "make_manifest",
+           "manifest_entries", "manifest_files", "parse_previous", "read_previous"]
+
 MANIFEST_SCHEMA_VERSION = 1
 _SELF = (MANIFEST_FILE, SIGNATURE_FILE)
 _ISO_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+#: a source time: Unix seconds, a function giving them (asked only when needed), or None (the wall clock)
+SourceTime = Callable[[], float | None] | float | None
 
 
 def manifest_entries(files: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
@@ -56,59 +62,12 @@ def manifest_entries(files: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
     return dict(sorted(entries.items()))
 
 
-def maybe_in_git(path: Path) -> bool:
-    """False when `path` is certainly outside any git work tree (no `.git` in it or above it, and no
-    GIT_DIR): then asking git, a process start each time (~5-50 ms), can be skipped."""
-    if os.environ.get("GIT_DIR") or os.environ.get("GIT_WORK_TREE"):
-        return True
-    p = os.path.abspath(path)
-    while True:
-        if os.path.exists(os.path.join(p, ".git")):
-            return True
-        parent = os.path.dirname(p)
-        if parent == p:
-            return False
-        p = parent
-
-
-def source_commit(data_dir: Path) -> tuple[str, int] | None:
-    """(HEAD, its commit time) of the git repository holding `data_dir`, or None outside git."""
-    if not maybe_in_git(data_dir):
-        return None
-    try:
-        r = subprocess.run(["git", "-C", str(data_dir), "show", "-s", "--format=%H %ct", "HEAD"],
-                           capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    parts = r.stdout.split()
-    if r.returncode != 0 or len(parts) != 2 or len(parts[0]) not in (40, 64) or not parts[1].isdigit():
-        return None
-    return parts[0], int(parts[1])
-
-
-def newest_mtime(root: Path) -> float | None:
-    """The newest mtime of any file or folder under `root` (a deletion changes its folder's mtime)."""
-    from builder.site.metadata import mtime_times
-
-    return mtime_times(root)[1]
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _source_date_epoch() -> str | None:
-    raw = os.environ.get("SOURCE_DATE_EPOCH")
-    if raw is None or raw == "":
-        return None
-    try:
-        return _iso(int(raw))
-    except (ValueError, OverflowError, OSError):
-        raise HmrError(f"SOURCE_DATE_EPOCH={raw!r} is not a Unix time in seconds") from None
-
-
 def parse_previous(raw: bytes | None) -> dict[str, Any] | None:
-    """The previous manifest if it is usable; None if absent. Raises ValueError if it is malformed."""
+    """The previous manifest if it is usable; None if absent.
+
+    Raises:
+        ValueError: the manifest is malformed.
+    """
     if raw is None:
         return None
     doc = orjson.loads(raw)
@@ -123,18 +82,33 @@ def parse_previous(raw: bytes | None) -> dict[str, Any] | None:
 
 
 def read_previous(out_dir: Path) -> bytes | None:
+    """The manifest a site directory holds, or None."""
     try:
         return (out_dir / MANIFEST_FILE).read_bytes()
     except FileNotFoundError:
         return None
 
 
+def generation_time(prev: Mapping[str, Any] | None, source_time: SourceTime = None,
+                    source_date_epoch: int | None = None) -> str:
+    """`built_at` of a new generation: `source_date_epoch` (SOURCE_DATE_EPOCH, parsed by the caller)
+    when given, else the source's time (None: the wall clock), never earlier than the previous
+    manifest's. The change feed dates its entries with it."""
+    if source_date_epoch is not None:
+        return iso_time(source_date_epoch)
+    when = source_time() if callable(source_time) else source_time
+    built_at = iso_time(when if when is not None else datetime.now(UTC).timestamp())
+    if prev is not None and prev.get("built_at"):
+        built_at = max(built_at, prev["built_at"])  # fixed-width UTC strings compare as times
+    return built_at
+
+
 def make_manifest(files: Mapping[str, bytes], previous: bytes | None, commit: str | None,
-                  source_time: Callable[[], float | None] | float | None = None) -> tuple[bytes, list[Problem]]:
+                  source_time: SourceTime = None, source_date_epoch: int | None = None) -> tuple[bytes, list[Problem]]:
     """The manifest's bytes for `files`, given the previous manifest's bytes (None on a first build).
 
-    `source_time` (Unix seconds, or a function giving them, asked only when needed) is the time of
-    a new generation when SOURCE_DATE_EPOCH is unset; None means the wall clock.
+    `source_time` dates a new generation; `source_date_epoch` (SOURCE_DATE_EPOCH) dates every build.
+    A pure function: the environment and git are the caller's (`builder.site.source`).
     """
     warnings: list[Problem] = []
     try:
@@ -145,16 +119,15 @@ def make_manifest(files: Mapping[str, bytes], previous: bytes | None, commit: st
                                 "warning"))
         prev = None
     entries = manifest_entries(files)
-    epoch = _source_date_epoch()
     unchanged = prev is not None and prev["files"] == entries
-    if unchanged:
+    if prev is not None and unchanged:
         generation = prev["generation"]
         commit = prev.get("source_commit")
     else:
         generation = prev["generation"] + 1 if prev is not None else 1
-    if epoch:
-        built_at = epoch
-    elif unchanged and prev["built_at"]:
+    if source_date_epoch is not None:
+        built_at = iso_time(source_date_epoch)
+    elif prev is not None and unchanged and prev["built_at"]:
         built_at = prev["built_at"]
     else:
         built_at = generation_time(prev, source_time)
@@ -168,46 +141,14 @@ def make_manifest(files: Mapping[str, bytes], previous: bytes | None, commit: st
     return orjson.dumps(doc) + b"\n", warnings
 
 
-def generation_time(prev: Mapping[str, Any] | None,
-                    source_time: Callable[[], float | None] | float | None = None) -> str:
-    """`built_at` of a new generation: SOURCE_DATE_EPOCH, else the source's time (None: the wall
-    clock), never earlier than the previous manifest's. The change feed dates its entries with it."""
-    epoch = _source_date_epoch()
-    if epoch:
-        return epoch
-    when = source_time() if callable(source_time) else source_time
-    built_at = _iso(when if when is not None else _now())
-    if prev is not None and prev.get("built_at"):
-        built_at = max(built_at, prev["built_at"])  # fixed-width UTC strings compare as times
-    return built_at
+def manifest_files(files: Mapping[str, bytes], previous: bytes | None, facts: SourceFacts,
+                   sign_key: Ed25519PrivateKey | None = None) -> tuple[dict[str, bytes], list[Problem]]:
+    """The manifest over `files` (continuing `previous`) and, with `sign_key` (an Ed25519 private key),
+    its detached signature; and the warnings."""
+    content, warnings = make_manifest(files, previous, facts.commit, facts.source_time, facts.source_date_epoch)
+    out = {MANIFEST_FILE: content}
+    if sign_key is not None:
+        from builder.signing import sign
 
-
-def source_time_of(data_dir: Path, git: tuple[str, int] | None) -> Callable[[], float | None]:
-    """The source's time, asked only when needed: the commit time in git, else the newest mtime."""
-    if git is not None:
-        return lambda: float(git[1])
-    return lambda: newest_mtime(data_dir)
-
-
-def _now() -> float:
-    return datetime.now(UTC).timestamp()
-
-
-_UNSET: Any = object()
-
-
-def add_manifest(files: dict[str, bytes], data_dir: Path, out_dir: Path,
-                 previous: bytes | None = None, git: tuple[str, int] | None = _UNSET,
-                 source_time: Callable[[], float | None] | None = None) -> list[Problem]:
-    """Add the manifest to `files` in place. `previous` defaults to the manifest already in `out_dir`
-    (pass the deployed one to keep the generation monotonic across fresh CI checkouts); `git` is
-    `source_commit(data_dir)` and `source_time` `source_time_of(data_dir, git)` when the caller
-    already has them."""
-    if previous is None:
-        previous = read_previous(out_dir)
-    if git is _UNSET:
-        git = source_commit(data_dir)
-    commit = git[0] if git is not None else None
-    content, warnings = make_manifest(files, previous, commit, source_time or source_time_of(data_dir, git))
-    files[MANIFEST_FILE] = content
-    return warnings
+        out[SIGNATURE_FILE] = sign(content, sign_key)
+    return out, warnings

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from builder.errors import HmrError
-from builder.routes import PRIVATE_PREFIX, QUERY_VARIANTS, TRUE_VALUES, Route
+from builder.memo import memoized
+from builder.routes import PRIVATE_PREFIX, QUERY_VARIANTS, TRUE_VALUES, Route, routes
+
+__all__ = ["NGINX_CONF", "NOT_FOUND_BODY", "NginxConfigError", "nginx_config", "nginx_files"]
 
 NGINX_CONF = PRIVATE_PREFIX + "nginx.conf"
 NOT_FOUND_BODY = '{"detail":"Not Found"}'
@@ -209,3 +212,14 @@ def nginx_config(route_list: Iterable[Route]) -> str:
     for key in hidden:
         out.append(f"location = {_q('/' + key)} {{ return 404; }}")
     return "\n".join(out) + "\n"
+
+
+def nginx_files(files: Iterable[str]) -> dict[str, bytes]:
+    """`_config/nginx.conf` for a site holding `files`: a function of the file names only, remembered
+    in the disk memo.
+
+    Raises:
+        NginxConfigError: the route table holds something nginx cannot express.
+    """
+    names = sorted(files)
+    return {NGINX_CONF: memoized("nginx", ["\n".join(names).encode()], lambda: nginx_config(routes(names)).encode())}

@@ -1,4 +1,5 @@
-"""Where the HTML pages live in the site, shared by the renderer and the change feed.
+"""Links between the HTML pages, shared by the renderer and the change feed; where the pages live is
+the route table's (`builder.routes`), re-exported here.
 
 `index.html` (home), `models/<category>/index.html` (the table), `models/<category>/<key>.html` (a model;
 a key with `/` is nested). A model whose key is `index` would collide with the table, so its page is
@@ -9,16 +10,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-HOME = "index.html"
-ASSETS = "assets"
+from builder.routes import ASSETS, category_page, model_page
+from builder.routes import HOME_PAGE as HOME
 
-
-def category_page(category: str) -> str:
-    return f"models/{category}/index.html"
-
-
-def model_page(category: str, key: str) -> str:
-    return f"models/{category}/{'index.model' if key == 'index' else key}.html"
+__all__ = ["ASSETS", "HOME", "category_page", "href", "model_page", "root_of"]
 
 
 def href(path: str) -> str:

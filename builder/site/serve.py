@@ -25,8 +25,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from builder.routes import Route, query_variant, route_map
-from builder.site.manifest import MANIFEST_FILE
+from builder.fs import walk_files
+from builder.routes import MANIFEST_FILE, Route, query_variant, route_map
+
+__all__ = ["LogEntry", "SiteHandler", "SiteIndex", "SiteServer", "make_server", "request_key", "site_files"]
 
 NOT_FOUND = b'{"detail":"Not Found"}'
 METHOD_NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'
@@ -35,18 +37,17 @@ INDEX = "index.html"
 
 @dataclass(frozen=True)
 class LogEntry:
+    """One answered request, as the server's log keeps it."""
+
     method: str
     path: str
     status: int
 
 
 def site_files(root: Path) -> list[str]:
-    out = []
-    for dirpath, _dirs, names in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        for n in names:
-            out.append(n if rel == "." else f"{rel}/{n}".replace(os.sep, "/"))
-    return out
+    """Relative paths of every file in the site directory `root`, sorted (symlinks included: the
+    table refuses the ones that lead out of the site when it opens them)."""
+    return sorted(walk_files(root, symlinks=True))
 
 
 class SiteIndex:
@@ -70,6 +71,7 @@ class SiteIndex:
         return (st.st_dev, st.st_ino, st.st_mtime_ns, mstamp)
 
     def routes(self) -> dict[str, Route]:
+        """Object key -> route of the site as it is on disk now."""
         stamp = self._current_stamp()
         with self._lock:
             if stamp != self._stamp:
@@ -79,6 +81,7 @@ class SiteIndex:
             return self._routes
 
     def lookup(self, key: str) -> Route | None:
+        """The route of object key `key` ("dir/" asks for its index page), or None."""
         routes = self.routes()
         if key == "" or key.endswith("/"):
             key += INDEX  # directory index, as S3 website hosting and the nginx config do
@@ -93,6 +96,7 @@ class SiteIndex:
         return Path(real)
 
     def digest(self, path: Path, st: os.stat_result, content: bytes | None = None) -> str:
+        """The sha256 of a file (the ETag), remembered while its inode, size and mtime stay."""
         k = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
         sha = self._digests.get(k)
         if sha is None:
@@ -140,6 +144,8 @@ def _not_modified_since(header: str, mtime: float) -> bool:
 
 
 class SiteHandler(BaseHTTPRequestHandler):
+    """Answers GET and HEAD from the route table; any other method gets 405."""
+
     server: SiteServer
     protocol_version = "HTTP/1.1"
     server_version = "hmr-serve"
@@ -149,9 +155,11 @@ class SiteHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
+        """Answer a GET."""
         self._serve(head=False)
 
     def do_HEAD(self) -> None:
+        """Answer a HEAD (the GET's headers, no body)."""
         self._serve(head=True)
 
     def _refuse(self) -> None:
@@ -209,10 +217,12 @@ class SiteHandler(BaseHTTPRequestHandler):
         self._send(200, headers, content or b"", head, length=st.st_size if content is None else None)
 
     def send_response(self, code: int, message: str | None = None) -> None:
+        """Send the status line, and log the request in the server's `log`."""
         self.server.record(LogEntry(self.command or "", self.path, code))
         super().send_response(code, message)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
+        """The access log on stderr, unless the server is quiet."""
         if not self.server.quiet:
             super().log_message(format, *args)
 
@@ -233,12 +243,16 @@ class SiteServer(ThreadingHTTPServer):
         super().__init__(address, SiteHandler)
 
     def record(self, entry: LogEntry) -> None:
+        """Append one answered request to `log`."""
         with self._log_lock:
             self.log.append(entry)
 
     @property
     def url(self) -> str:
+        """The server's base URL."""
         host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}"
 
 

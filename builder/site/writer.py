@@ -15,25 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.fs import walk_files
+
+__all__ = ["WORKERS", "WriteStats", "write_tree"]
+
 
 @dataclass
 class WriteStats:
+    """How many files a write created or replaced, left alone, and removed."""
+
     written: int = 0
     unchanged: int = 0
     removed: int = 0
 
     @property
     def changed(self) -> bool:
+        """Whether the write touched the tree at all."""
         return bool(self.written or self.removed)
-
-
-def _existing_files(root: Path) -> set[str]:
-    out = set()
-    for dirpath, _dirs, names in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        for n in names:
-            out.add(n if rel == "." else f"{rel}/{n}".replace(os.sep, "/"))
-    return out
 
 
 def _same(path: str, content: bytes) -> bool:
@@ -121,7 +119,7 @@ def write_tree(out_dir: Path, files: dict[str, bytes]) -> WriteStats:
     stats = WriteStats()
     out = str(out_dir)
     exists = out_dir.is_dir()
-    old = _existing_files(out_dir) if exists else set()
+    old = walk_files(out_dir, symlinks=True) if exists else set()  # every entry it must replace
     changed = {rel for rel, content in files.items()
                if rel not in old or not _same(os.path.join(out, rel), content)}
     removed = old - set(files)

@@ -23,8 +23,6 @@ from tests.site_support import (
     wait_for_port,
 )
 
-# the fixtures (session-wide, shared with the other test_site_* modules)
-
 EXPECTED_COUNTS = {"image_generation": 161, "text_generation": 719, "controlnet": 18, "clip": 2, "blip": 2,
                    "esrgan": 6, "gfpgan": 1, "codeformer": 1, "safety_checker": 1, "miscellaneous": 2,
                    "controlnet_annotator": 0, "video_generation": 0, "audio_generation": 0}

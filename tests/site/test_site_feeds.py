@@ -25,8 +25,6 @@ from builder.site.manifest import MANIFEST_FILE, SIGNATURE_FILE
 from builder.site.serve import make_server
 from tests.site_support import CORPUS, ROOT, load_manifest, run_hmr
 
-# the fixtures (session-wide, shared with the other test_site_* modules)
-
 V2 = "api/model_references/v2"
 BUNDLED = ROOT / "data"
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -2,10 +2,12 @@
 `executable_path`; `playwright install` is never run): the table filters as you type and by baseline,
 style and tag, the NSFW toggle works (also without JavaScript), a model page shows its files with
 sha256 and URL, data cannot inject markup or script, the pages fit a phone. Screenshots of each page
-type go to test-artifacts/ (gitignored)."""
+type go to test-artifacts/ (gitignored), and are checked to show the page: their size is the page's,
+they are not blank, the page's background fills them and its heading's pixels are the heading."""
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import threading
@@ -17,9 +19,7 @@ import pytest
 
 from builder.site.html import human_bytes, value_html
 from builder.site.serve import make_server
-from tests.site_support import ROOT, load_manifest, run_hmr
-
-# the fixtures (session-wide, shared with the other test_site_* modules)
+from tests.site_support import PNG_STATS_JS, ROOT, load_manifest, png_size, run_hmr
 
 CHROMIUM = "/usr/lib/chromium/chromium"  # the Debian package's binary (/usr/bin/chromium is a shell wrapper)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -98,11 +98,29 @@ def page(browser: object) -> Iterator[object]:
     context.close()
 
 
-def shot(page: object, name: str, full_page: bool = True) -> None:
+def shot(page: object, name: str, full_page: bool = True) -> bytes:
+    """Screenshot `page` into test-artifacts/NAME.png; the PNG is as large as the page (or viewport)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    assert path.stat().st_size > 1000
+    png = page.screenshot(path=str(path), full_page=full_page)
+    assert path.read_bytes() == png
+    scale = page.evaluate("window.devicePixelRatio")
+    width = page.evaluate("document.documentElement.scrollWidth" if full_page else "window.innerWidth")
+    height = page.evaluate("document.documentElement.scrollHeight" if full_page else "window.innerHeight")
+    assert png_size(png) == (round(width * scale), round(height * scale)), name
+    return png
+
+
+def png_stats(analyser: object, png: bytes, box: list[int] | None = None) -> dict:
+    """PNG_STATS_JS of `png` (or of its `box`), run in the page `analyser`."""
+    return analyser.evaluate(PNG_STATS_JS, [base64.b64encode(png).decode(), box])
+
+
+def heading_box(page: object) -> list[int]:
+    """The h1's box in screenshot pixels (at the top of the page: page and viewport coordinates agree)."""
+    scale = page.evaluate("window.devicePixelRatio")
+    b = page.locator("h1").bounding_box()
+    return [round(b[k] * scale) for k in ("x", "y", "width", "height")]
 
 
 def visible_rows(page: object) -> list[str]:
@@ -299,9 +317,31 @@ def test_home_page_and_phone_layout(browser: object, evil_url: str, corpus_url: 
 
 
 def test_screenshots_of_each_page_type(page: object, corpus_url: str) -> None:
-    for path, name in (("/", "home"), ("/models/text_generation/index.html", "category-text_generation"),
-                       ("/models/text_generation/anthracite-org/magnum-12b-v2.html", "model-magnum")):
+    analyser = page.context.new_page()
+    # the checks have teeth: a blank page's screenshot is one colour
+    analyser.set_content("<body style='background:#fff'></body>")
+    blank = png_stats(analyser, analyser.screenshot())
+    assert blank["colours"] == 1 and blank["share"] == 1
+    for path, name, title in (("/", "home", "AI-Horde model reference"),
+                              ("/models/text_generation/index.html", "category-text_generation", "text_generation"),
+                              ("/models/text_generation/anthracite-org/magnum-12b-v2.html", "model-magnum",
+                               "Magnum 12B V2")):
         page.goto(corpus_url + path)
-        shot(page, name, full_page=name != "category-text_generation")  # 719 rows: the first screen will do
+        full = name != "category-text_generation"  # 719 rows: the first screen will do
+        png = shot(page, name, full_page=full)
+        stats = png_stats(analyser, png)
+        assert (stats["width"], stats["height"]) == png_size(png)
+        # a page, not a blank or a single-colour error screen, on the page's own background
+        assert stats["colours"] >= 32 and stats["share"] < 0.98, (name, stats)
+        assert stats["dominant"] == page.evaluate("getComputedStyle(document.body).backgroundColor"), (name, stats)
+        # the heading is in the picture where the page has it: its box holds ink, and only because of
+        # the heading (hidden, the same box is plain background)
+        assert page.locator("h1").inner_text() == title
+        box = heading_box(page)
+        ink = png_stats(analyser, png, box)
+        assert ink["colours"] >= 8 and ink["share"] < 0.99, (name, ink)
+        page.locator("h1").evaluate("h => { h.style.visibility = 'hidden'; }")
+        bare = png_stats(analyser, page.screenshot(full_page=full), box)
+        assert bare["colours"] == 1 and bare["dominant"] == stats["dominant"], (name, bare)
     assert {p.name for p in ARTIFACTS.glob("*.png")} >= {"home.png", "category-text_generation.png",
                                                         "model-magnum.png"}

@@ -21,8 +21,6 @@ from builder.site.nginx import NGINX_CONF
 from builder.site.serve import site_files
 from tests.site_support import ROOT, load_manifest, run_hmr
 
-# the fixtures (session-wide, shared with the other test_site_* modules)
-
 SCHEMA = json.loads((ROOT / "schemas" / "manifest.schema.json").read_text())
 
 
@@ -34,13 +32,6 @@ def tree_state(root: Path) -> dict[str, tuple[bytes, int, int]]:
             st = p.stat()
             out[str(p.relative_to(root))] = (p.read_bytes(), st.st_ino, st.st_mtime_ns)
     return out
-
-
-@pytest.fixture
-def site_data_copy(site_build: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "data"
-    shutil.copytree(site_build / "data", dest)
-    return dest
 
 
 def edit_a_model(data: Path) -> None:

@@ -20,8 +20,6 @@ from builder.routes import query_variant
 from builder.site.catalog import INCLUDE_GROUP_FILE
 from tests.site_support import REFERENCE_V2, ROOT, Http, load_manifest, run_hmr
 
-# the fixtures (session-wide, shared with the other test_site_* modules)
-
 V1 = "api/model_references/v1"
 V2 = "api/model_references/v2"
 BUNDLED = ROOT / "data"

@@ -23,8 +23,6 @@ from tests.site_support import (
     load_manifest,
 )
 
-# the fixtures (session-wide, shared with the other test_site_* modules)
-
 DOT_SEGMENTS_TO_A_KEY = {"/api/model_references/v2/./clip": "/api/model_references/v2/clip"}
 
 

@@ -27,8 +27,6 @@ from tests.site_support import (
     wait_for_port,
 )
 
-# the fixtures (session-wide, shared with the other test_site_* modules)
-
 
 @pytest.fixture(scope="module")
 def http(served: tuple[object, int]) -> Iterator[Http]:
@@ -170,11 +168,10 @@ def test_symlink_out_of_the_site_is_not_followed(site_dir: Path, tmp_path: Path)
         server.server_close()
 
 
-def test_a_rebuild_under_a_running_server_is_picked_up(site_build: Path, tmp_path: Path) -> None:
+def test_a_rebuild_under_a_running_server_is_picked_up(site_data_copy: Path, tmp_path: Path) -> None:
     from builder.site.build import build
 
-    data = tmp_path / "data"
-    shutil.copytree(site_build / "data", data)
+    data = site_data_copy
     site = tmp_path / "site"
     build(data, site)
     server = make_server(site, "127.0.0.1", 0)
