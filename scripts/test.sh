@@ -74,4 +74,7 @@ python3 -m pip install -q -e ".[test]"
 python3 -m ruff check . scripts/fetch-corpus
 python3 -m mypy
 python3 -m mypy --strict scripts/fetch-corpus
+# the docs are tested too: a broken link, API reference or generated page fails here, in seconds (the
+# output goes into the temporary folder removed on exit; not --quiet, which would hide strict's warnings)
+NO_MKDOCS_2_WARNING=1 python3 -m mkdocs build --strict -d "$shims/docs-site"
 python3 -m pytest -q -p no:cacheprovider "$@"
