@@ -18,6 +18,8 @@ from tests.helpers import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = ("pull-request.yml", "publish.yml", "link-check.yml")
+#: every workflow is linted; the docs one runs no hmr command, so only FILES are checked for those
+LINTED = (*FILES, "docs.yml")
 
 
 def actionlint() -> str:
@@ -29,7 +31,7 @@ def actionlint() -> str:
 
 
 def test_actionlint_passes() -> None:
-    r = subprocess.run([actionlint(), "-no-color", *(str(WORKFLOWS / f) for f in FILES)], capture_output=True,
+    r = subprocess.run([actionlint(), "-no-color", *(str(WORKFLOWS / f) for f in LINTED)], capture_output=True,
                        text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
 
