@@ -1,5 +1,5 @@
-"""Helpers of the replica client tests (tests/test_replica_*.py); their fixtures are in
-tests/replica_fixtures.py.
+"""Helpers of the end-to-end replica client tests (tests/replica/); their fixtures are in
+tests/replica/conftest.py, and the in-memory CDN most tests use is tests/replica/simulator.py.
 
 - `FaultServer`: a small HTTP server of our own in front of an origin (nginx, or a static file map)
   that passes requests through or injects a fault per path: hang, any status, a truncated body, a
@@ -27,10 +27,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from builder import routes
 from tests.site_support import LEGACY_CURRENT, MANIFEST, Nginx
 
-V2 = "/api/model_references/v2"
-MANIFEST_PATH = "/" + MANIFEST
+V2 = "/" + routes.V2
+MANIFEST_PATH = "/" + routes.MANIFEST_FILE
 SIG_PATH = MANIFEST_PATH + ".sig"
 IMAGE_REPO = "/Haidra-Org/AI-Horde-image-model-reference/refs/heads/main"
 TEXT_REPO = "/Haidra-Org/AI-Horde-text-model-reference/refs/heads/main"
