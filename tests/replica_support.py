@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from builder import routes
-from tests.site_support import LEGACY_CURRENT, MANIFEST, Nginx
+from tests.helpers import LEGACY_CURRENT
+from tests.site_support import Nginx
 
 V2 = "/" + routes.V2
 MANIFEST_PATH = "/" + routes.MANIFEST_FILE
@@ -275,7 +276,7 @@ class MutableSite:
         self._bump = 0
 
     def manifest(self) -> dict:
-        return json.loads((self.site / MANIFEST).read_bytes())
+        return json.loads((self.site / routes.MANIFEST_FILE).read_bytes())
 
     def keys(self, category: str) -> list[str]:
         root = self.data / category
@@ -299,7 +300,7 @@ class MutableSite:
         # validators matter.)
         self._bump += 1
         t = time.time() + 10 * self._bump
-        os.utime(self.site / MANIFEST, (t, t))
+        os.utime(self.site / routes.MANIFEST_FILE, (t, t))
 
     def stop(self) -> None:
         self.nginx.stop()

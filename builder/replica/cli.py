@@ -8,9 +8,13 @@ with `--debug` as a traceback.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 import orjson
+
+if TYPE_CHECKING:
+    from builder.replica.client import ReplicaClient
 
 
 def _dump(value: object) -> None:
@@ -45,12 +49,10 @@ def get(category: str, legacy: bool, model_key: str | None, offline: bool | None
         _note_fallback(client, category, legacy)
 
 
-def _note_fallback(client: object, category: str, legacy: bool) -> None:
+def _note_fallback(client: ReplicaClient, category: str, legacy: bool) -> None:
     """One line on stderr when the data did not come from the CDN, so a shell user knows."""
     from builder.replica.api import category_of
-    from builder.replica.client import ReplicaClient
 
-    assert isinstance(client, ReplicaClient)
     info = client.source_info()["legacy" if legacy else "categories"].get(category_of(category).name) or {}
     if info.get("fallback_reason") or info.get("source") not in (None, "cdn"):
         click.echo(f"note: served from {info.get('source')} ({info.get('url')}); "

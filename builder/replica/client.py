@@ -32,7 +32,14 @@ from builder.replica.cache import DiskCache, LockTimeout
 from builder.replica.config import ReplicaConfig
 from builder.replica.convert import v2_from_legacy
 from builder.replica.copies import Copies, Loaded, load
-from builder.replica.errors import FetchFailed, SignatureError, SourceFailure, SourceSkipped, SourceUnavailable
+from builder.replica.errors import (
+    FetchFailed,
+    ManifestError,
+    SignatureError,
+    SourceFailure,
+    SourceSkipped,
+    SourceUnavailable,
+)
 from builder.replica.fetcher import FetcherInterface, HttpxFetcher, Response, Validators
 from builder.replica.sources import SiteSource, document_key, github_url
 from builder.replica.state import Copy, LastRefresh, ManifestState, Served, SourceState, State, iso
@@ -321,7 +328,7 @@ class ReplicaClient(ReadAPI):
         key = document_key(name)
         entry = manifest.entries.get(key)
         if entry is None:
-            raise SourceSkipped(f"the manifest lists no {key}")
+            raise ManifestError(f"the manifest lists no {key}")
         copy = state.site.get(name)
         copy = copy if copy is not None and copy.sha256 == entry.sha256 else None
         loaded = None if copy is None else self._copies.held(name, entry.sha256)
@@ -377,6 +384,7 @@ class ReplicaClient(ReadAPI):
         self._copies.keep(name, loaded, state, Served(
             "github", now, now, "; ".join(errors) or None, "github", copy.sha256, loaded.count, url,
             fetched_at=copy.fetched_at))
+
 
 _default: ReplicaClient | None = None
 _default_lock = threading.Lock()

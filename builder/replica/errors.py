@@ -15,7 +15,7 @@ a caller)::
     FetchError              builder.errors: .url, .status
     └── FetchFailed         what every fetcher raises: .retry_after; .unhealthy opens the breaker
     TrustError              builder.errors: what was fetched is not trustworthy
-    ├── ManifestError       the manifest is not the shape `hmr build` writes
+    ├── ManifestError       the manifest is not the shape `hmr build` writes, or lacks the document
     ├── RollbackError       the manifest's generation is lower than the one already accepted
     ├── DigestMismatch      a document's size or sha256 differs from the manifest's
     ├── DocumentError       a document is not a JSON object of records (or a legacy file cannot be converted)
@@ -70,7 +70,8 @@ class FetchFailed(FetchError):
 
 
 class ManifestError(TrustError):
-    """The manifest is not JSON, or lacks the shape `hmr build` writes (files table, generation)."""
+    """The manifest is not JSON, lacks the shape `hmr build` writes (files table, generation), or does
+    not list the document asked for."""
 
 
 class RollbackError(TrustError):

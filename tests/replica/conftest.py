@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from builder.replica import ReplicaClient
+from tests.helpers import ROOT
 from tests.replica.simulator import CDN, GITHUB, CdnSimulator, Clock, read_site
 from tests.replica_support import FaultServer, MutableSite, files_origin, github_files, proxy_origin
-from tests.site_support import ROOT, Nginx
+from tests.site_support import Nginx
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from builder.routes import v2_file
+from tests.helpers import ROOT
 from tests.replica_support import MutableSite, assert_cache_sound
-from tests.site_support import ROOT
 
 PROCESSES = 8
 WORKER = r"""

@@ -14,9 +14,9 @@ import pytest
 from builder.categories import LEGACY
 from builder.replica import ReplicaClient, thaw
 from builder.routes import MANIFEST_FILE, v1_key, v2_key
+from tests.helpers import LEGACY_CURRENT
 from tests.replica.simulator import CDN, GITHUB, CdnSimulator, Clock, Fetch
 from tests.replica_support import assert_cache_sound, github_files
-from tests.site_support import LEGACY_CURRENT
 
 Make = Callable[..., ReplicaClient]
 IMAGE_FILE = "Haidra-Org/AI-Horde-image-model-reference/refs/heads/main/stable_diffusion.json"

@@ -153,7 +153,7 @@ def test_signed_site_built_by_hmr_build(tmp_path: Path) -> None:
 
     from builder.replica import ReplicaClient
     from builder.signing import key_id, public_bytes
-    from tests.site_support import ROOT
+    from tests.helpers import ROOT
 
     def key_file(name: str) -> tuple[Path, Ed25519PrivateKey]:
         key = Ed25519PrivateKey.generate()
