@@ -99,7 +99,8 @@ class Logged:
 class FaultServer:
     """An HTTP server in front of `origin` that injects faults per request path (see the module doc).
 
-    A fault is: "hang" (no answer for `hang_seconds`, then the connection is closed), "drop" (close
+    A fault is: "hang" (no answer for `hang_seconds`, then the connection is closed), "drip" (a body
+    sent one byte at a time for `hang_seconds`), "drop" (close
     without answering), "truncate" (full Content-Length, half the body), "html", "empty", "corrupt"
     (one byte flipped: same size, other sha256), an int status, bytes (a 200 with that body), or a
     callable transforming the origin's body. A changed body loses the origin's validators (ETag,
@@ -161,6 +162,21 @@ class FaultServer:
             self._record(path, 0, 0, "hang")
             time.sleep(self.hang_seconds)
             h.close_connection = True
+            return
+        if fault == "drip":  # a full Content-Length, then one byte every 50 ms: no read ever times out
+            h.send_response(200)
+            h.send_header("Content-Length", "100000")
+            h.end_headers()
+            deadline = time.monotonic() + self.hang_seconds
+            try:
+                while time.monotonic() < deadline:
+                    h.wfile.write(b" ")
+                    h.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:  # the client gave up: what the test wants
+                pass
+            h.close_connection = True
+            self._record(path, 200, 0, "drip")
             return
         if fault == "drop":
             self._record(path, 0, 0, "drop")

@@ -18,12 +18,20 @@ from __future__ import annotations
 from builder.replica.api import freeze, thaw
 from builder.replica.client import ReplicaClient, default_client
 from builder.replica.config import GithubRepo, ReplicaConfig
-from builder.replica.errors import CategoryError, ConfigError, ModelNotFound, ReplicaError, SourceUnavailable
+from builder.replica.errors import (
+    CategoryError,
+    ConfigError,
+    FetchFailed,
+    ModelNotFound,
+    ReplicaError,
+    SourceUnavailable,
+)
 from builder.replica.fetcher import FetcherInterface, HttpxFetcher, Response, Validators
 
 __all__ = [
     "CategoryError",
     "ConfigError",
+    "FetchFailed",
     "FetcherInterface",
     "GithubRepo",
     "HttpxFetcher",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -94,6 +95,11 @@ def test_the_httpx_fetcher_against_a_real_server(tmp_path: Path) -> None:
         with pytest.raises(FetchFailed, match=r"timed out after 0\.3s") as e:
             fetcher.fetch(url, 0.3)
         assert e.value.status is None
+        server.faults["/doc.json"] = "drip"  # every read arrives in time: the whole-body deadline ends it
+        t = time.monotonic()
+        with pytest.raises(FetchFailed, match="body still arriving"):
+            fetcher.fetch(url, 0.3)
+        assert time.monotonic() - t < 1.5
         server.faults["/doc.json"] = "truncate"
         with pytest.raises(FetchFailed, match="truncated or malformed"):
             fetcher.fetch(url, 2.0)
