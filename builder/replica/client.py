@@ -22,7 +22,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -30,7 +29,6 @@ from builder.categories import BY_NAME, NAMES
 from builder.replica.api import ReadAPI, ReadOnlyRecords, category_of, freeze, thaw
 from builder.replica.cache import DiskCache, LockTimeout
 from builder.replica.config import ReplicaConfig
-from builder.replica.convert import v2_from_legacy
 from builder.replica.copies import Copies, Loaded, load
 from builder.replica.errors import (
     FetchFailed,
@@ -57,16 +55,17 @@ __all__ = ["ReplicaClient", "default_client", "freeze", "thaw"]
 _V2_NAMES = {c: f"v2/{c}" for c in NAMES}
 
 
-@dataclass
 class _Round:
     """One refresh under the file lock: each source's manifest is checked at most once in it."""
 
-    now: float
-    force: bool
-    manifests: dict[str, ManifestState] = field(default_factory=dict)  # source base -> confirmed manifest
-    failed: dict[str, Exception] = field(default_factory=dict)  # source base -> why it is out of this round
-    dirty: bool = False
-    errors: list[str] = field(default_factory=list)
+    __slots__ = ("dirty", "errors", "failed", "force", "manifests", "now")
+
+    def __init__(self, now: float, force: bool):
+        self.now, self.force = now, force
+        self.manifests: dict[str, ManifestState] = {}  # source base -> the manifest it confirmed
+        self.failed: dict[str, Exception] = {}  # source base -> why it is out of this round
+        self.dirty = False
+        self.errors: list[str] = []
 
 
 class ReplicaClient(ReadAPI):
@@ -368,6 +367,8 @@ class ReplicaClient(ReadAPI):
         if r.not_modified and body is None:  # our copy is gone or damaged: ask again without validators
             r = self._fetch(st, url, cfg.github_request_timeout, rnd)
         if body is None:
+            from builder.replica.convert import v2_from_legacy  # the GitHub fallback only: not on every start
+
             kind, cat = name.split("/", 1)
             body = v2_from_legacy(BY_NAME[cat], r.body) if kind == "v2" else r.body
             count = len(parse_document(body))

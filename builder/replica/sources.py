@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from builder.categories import BY_NAME
 from builder.replica.config import ReplicaConfig
-from builder.replica.convert import legacy_source_file
 from builder.routes import MANIFEST_FILE, SIGNATURE_FILE, v1_key, v2_key
 
 __all__ = ["SiteSource", "document_key", "github_url"]
@@ -58,6 +57,8 @@ class SiteSource:
 
 def github_url(config: ReplicaConfig, name: str) -> str | None:
     """The raw GitHub URL of the legacy file document `name` is made from; None when GitHub has none."""
+    from builder.replica.convert import legacy_source_file  # the GitHub fallback only: not on every start
+
     kind, category = name.split("/", 1)
     cat = BY_NAME[category]
     file = legacy_source_file(cat, kind)

@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -47,7 +47,7 @@ __all__ = [
 _HEX = frozenset("0123456789abcdef")
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by its fields where needed; see builder.replica.state
 class Entry:
     """What the manifest says of one published file: its sha256 (hex) and its size in bytes."""
 
@@ -55,8 +55,7 @@ class Entry:
     bytes: int
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(NamedTuple):
     """A parsed manifest. `raw` is the exact bytes (what a signature covers), `sha256` their digest."""
 
     raw: bytes
