@@ -21,12 +21,12 @@ from builder.replica.errors import FetchError, FetchFailed
 __all__ = ["USER_AGENT", "FetcherInterface", "HttpxFetcher", "Response", "Validators"]
 
 USER_AGENT = "hmr-replica/0.1 (horde-model-reference-site)"
-# (Validators and Response are named tuples, not dataclasses: a dataclass costs the cold start about
-# half a millisecond to create, a named tuple a fraction of that)
 #: a server's Retry-After is honoured up to this many seconds
 MAX_RETRY_AFTER = 3600.0
 
 
+# Validators and Response are named tuples, not dataclasses: creating a dataclass costs the cold start
+# about half a millisecond, a named tuple a fraction of that.
 class Validators(NamedTuple):
     """What makes a request conditional: the ETag and Last-Modified of the copy the client holds."""
 
