@@ -34,8 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.helpers import LEGACY_CURRENT  # noqa: E402
 from tests.replica_support import FaultServer, proxy_origin  # noqa: E402
-from tests.site_support import CLIENT_PYTHON, CLIENT_VERSION, LEGACY_CURRENT, Nginx, client_venv_dir  # noqa: E402
+from tests.site_support import CLIENT_PYTHON, CLIENT_VERSION, Nginx, client_venv_dir  # noqa: E402
 
 TARGET_START = 4.0
 TARGET_WARM = 10.0

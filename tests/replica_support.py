@@ -1,5 +1,5 @@
-"""Helpers of the replica client tests (tests/test_replica_*.py); their fixtures are in
-tests/replica_fixtures.py.
+"""Helpers of the end-to-end replica client tests (tests/replica/); their fixtures are in
+tests/replica/conftest.py, and the in-memory CDN most tests use is tests/replica/simulator.py.
 
 - `FaultServer`: a small HTTP server of our own in front of an origin (nginx, or a static file map)
   that passes requests through or injects a fault per path: hang, any status, a truncated body, a
@@ -27,10 +27,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.site_support import LEGACY_CURRENT, MANIFEST, Nginx
+from builder import routes
+from tests.helpers import LEGACY_CURRENT
+from tests.site_support import Nginx
 
-V2 = "/api/model_references/v2"
-MANIFEST_PATH = "/" + MANIFEST
+V2 = "/" + routes.V2
+MANIFEST_PATH = "/" + routes.MANIFEST_FILE
 SIG_PATH = MANIFEST_PATH + ".sig"
 IMAGE_REPO = "/Haidra-Org/AI-Horde-image-model-reference/refs/heads/main"
 TEXT_REPO = "/Haidra-Org/AI-Horde-text-model-reference/refs/heads/main"
@@ -97,7 +99,8 @@ class Logged:
 class FaultServer:
     """An HTTP server in front of `origin` that injects faults per request path (see the module doc).
 
-    A fault is: "hang" (no answer for `hang_seconds`, then the connection is closed), "drop" (close
+    A fault is: "hang" (no answer for `hang_seconds`, then the connection is closed), "drip" (a body
+    sent one byte at a time for `hang_seconds`), "drop" (close
     without answering), "truncate" (full Content-Length, half the body), "html", "empty", "corrupt"
     (one byte flipped: same size, other sha256), an int status, bytes (a 200 with that body), or a
     callable transforming the origin's body. A changed body loses the origin's validators (ETag,
@@ -159,6 +162,21 @@ class FaultServer:
             self._record(path, 0, 0, "hang")
             time.sleep(self.hang_seconds)
             h.close_connection = True
+            return
+        if fault == "drip":  # a full Content-Length, then one byte every 50 ms: no read ever times out
+            h.send_response(200)
+            h.send_header("Content-Length", "100000")
+            h.end_headers()
+            deadline = time.monotonic() + self.hang_seconds
+            try:
+                while time.monotonic() < deadline:
+                    h.wfile.write(b" ")
+                    h.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:  # the client gave up: what the test wants
+                pass
+            h.close_connection = True
+            self._record(path, 200, 0, "drip")
             return
         if fault == "drop":
             self._record(path, 0, 0, "drop")
@@ -274,7 +292,7 @@ class MutableSite:
         self._bump = 0
 
     def manifest(self) -> dict:
-        return json.loads((self.site / MANIFEST).read_bytes())
+        return json.loads((self.site / routes.MANIFEST_FILE).read_bytes())
 
     def keys(self, category: str) -> list[str]:
         root = self.data / category
@@ -298,7 +316,7 @@ class MutableSite:
         # validators matter.)
         self._bump += 1
         t = time.time() + 10 * self._bump
-        os.utime(self.site / MANIFEST, (t, t))
+        os.utime(self.site / routes.MANIFEST_FILE, (t, t))
 
     def stop(self) -> None:
         self.nginx.stop()

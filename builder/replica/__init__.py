@@ -4,22 +4,44 @@ mirrors, the legacy GitHub files and the last good copy as fallbacks. See README
     from builder.replica import ReplicaClient
     client = ReplicaClient()                       # configured from the environment
     image = client.get_model_reference("image_generation")
+
+Modules, as python-tuf's ngclient is split: `fetcher` (transport only; `FetcherInterface` is the seam
+tests plug an in-memory CDN into), `trust` (the rules a manifest and a document must pass; no I/O),
+`state` (what `state.json` holds, typed), `cache` (the shared folder and its lock), `copies` (what the
+client holds in memory and on disk), `sources` (where each source keeps a document), `convert` (the
+legacy GitHub files to v2), `api` (the read API over the client's primitives), `client` (the
+fallback chain), `config` (settings and the environment), `cli` (`hmr get`, `hmr source-info`).
 """
 
 from __future__ import annotations
 
-from builder.replica.client import ReplicaClient, default_client, freeze, thaw
+from builder.replica.api import freeze, thaw
+from builder.replica.client import ReplicaClient, default_client
 from builder.replica.config import GithubRepo, ReplicaConfig
-from builder.replica.errors import ConfigError, ModelNotFound, ReplicaError, SourceUnavailable
+from builder.replica.errors import (
+    CategoryError,
+    ConfigError,
+    FetchFailed,
+    ModelNotFound,
+    ReplicaError,
+    SourceUnavailable,
+)
+from builder.replica.fetcher import FetcherInterface, HttpxFetcher, Response, Validators
 
 __all__ = [
+    "CategoryError",
     "ConfigError",
+    "FetchFailed",
+    "FetcherInterface",
     "GithubRepo",
+    "HttpxFetcher",
     "ModelNotFound",
     "ReplicaClient",
     "ReplicaConfig",
     "ReplicaError",
+    "Response",
     "SourceUnavailable",
+    "Validators",
     "default_client",
     "freeze",
     "thaw",

@@ -15,9 +15,10 @@ Site and GitHub copies live in separate files, so a fallback never overwrites be
 are named by their content, so a new copy never replaces the bytes an older state.json points to:
 a reader that does not hold the lock (offline mode) sees a consistent pair of state and copy, and
 unreferenced copies are pruned only after the new state.json is in place. Every file is written to
-a temporary name and renamed into place, so a reader sees the old bytes or the new ones, never a
-mix. state.json records the sha256 of every copy and readers check it, so a file damaged on disk
-(or cut short by a crash) is detected and ignored, never served. Changes are made under the file
+a temporary name and renamed into place (`builder.fs.atomic_write`), so a reader sees the old bytes
+or the new ones, never a mix. state.json records the sha256 of every copy and readers check it, so a
+file damaged on disk (or cut short by a crash) is detected and ignored, never served. What state.json
+holds is typed in `builder.replica.state`. Changes are made under the file
 lock; the client holds it for a whole refresh, so processes sharing the cache refresh once between
 them instead of once each.
 """
@@ -29,16 +30,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from builder.errors import LockTimeout
+from builder.fs import atomic_write
+from builder.replica.state import State
+
+__all__ = ["STATE_FILE", "DiskCache"]
 
 STATE_FILE = "state.json"
-STATE_VERSION = 1
-
-
+SLOTS = ("site", "github")
 
 
 class _PosixLock:
@@ -101,6 +101,8 @@ class _PortableLock:
 
 
 class _NoLock:
+    """No lock: the cache lives in memory, so nothing is shared with another process."""
+
     def __enter__(self) -> _NoLock:
         return self
 
@@ -123,7 +125,11 @@ class DiskCache:
             self.error = f"cache folder not writable, kept in memory only: {e.strerror or e} ({e.filename or self.root})"
 
     def lock(self) -> _PosixLock | _PortableLock | _NoLock:
-        """The inter-process lock (a context manager); raises LockTimeout after `lock_timeout`."""
+        """The inter-process lock (a context manager).
+
+        Raises:
+            LockTimeout: on entering, when another process holds it for over `lock_timeout` seconds.
+        """
         if self.error is None:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
@@ -137,27 +143,25 @@ class DiskCache:
 
     # -- state ----------------------------------------------------------------------------------
 
-    def read_state(self) -> dict[str, Any]:
-        """The state document; an empty one when absent or unreadable (then nothing on disk is trusted)."""
-        try:
-            raw = self._memory.get(STATE_FILE) or (self.root / STATE_FILE).read_bytes()
-            doc = orjson.loads(raw)
-        except (OSError, orjson.JSONDecodeError):
-            return new_state()
-        if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
-            return new_state()
-        for section in ("sources", "site", "github", "served"):
-            if not isinstance(doc.get(section), dict):
-                doc[section] = {}
-        return doc
+    def read_state(self) -> State:
+        """The state; an empty one when absent or unreadable (then nothing on disk is trusted)."""
+        raw = self._memory.get(STATE_FILE)
+        if raw is None:
+            try:
+                raw = (self.root / STATE_FILE).read_bytes()
+            except OSError:
+                raw = None
+        return State.from_json(raw)
 
-    def write_state(self, state: dict[str, Any]) -> None:
-        self._write(STATE_FILE, orjson.dumps(state, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    def write_state(self, state: State) -> None:
+        """Replace state.json (call under the lock)."""
+        self._write(STATE_FILE, state.to_json())
 
     # -- copies of documents (`slot` is "site" or "github", `name` e.g. "v2/image_generation") --------
 
     @staticmethod
     def copy_name(slot: str, name: str, sha256: str) -> str:
+        """The file of a copy, relative to the cache folder: named by its content."""
         return f"{slot}/{name}.{sha256[:16]}.json"
 
     def read_copy(self, slot: str, name: str, sha256: str | None) -> bytes | None:
@@ -167,22 +171,21 @@ class DiskCache:
         return self.read_file(self.copy_name(slot, name, sha256), sha256)
 
     def write_copy(self, slot: str, name: str, data: bytes) -> str:
+        """Store a copy (unless the same bytes are there already); returns its sha256."""
         sha = hashlib.sha256(data).hexdigest()
         rel = self.copy_name(slot, name, sha)
         if self.read_file(rel, sha) is None:  # the same bytes may be there already (another process)
             self._write(rel, data)
         return sha
 
-    def prune(self, state: dict[str, Any]) -> None:
+    def prune(self, state: State) -> None:
         """Delete copies state.json no longer names (call after writing it, under the lock)."""
-        keep = {self.copy_name(slot, name, meta["sha256"])
-                for slot in ("site", "github") for name, meta in state[slot].items()
-                if isinstance(meta, dict) and isinstance(meta.get("sha256"), str)}
+        keep = {self.copy_name(slot, name, c.sha256) for slot in SLOTS for name, c in state.copies(slot).items()}
         for rel in [r for r in self._memory if r.startswith(("site/v", "github/v")) and r not in keep]:
             del self._memory[rel]
         if self.error is not None:
             return
-        for slot in ("site", "github"):
+        for slot in SLOTS:
             for kind in ("v2", "v1"):
                 d = self.root / slot / kind
                 try:
@@ -191,6 +194,7 @@ class DiskCache:
                     continue
                 for e in entries:
                     rel = f"{slot}/{kind}/{e.name}"
+                    # a name that does not end in .json is another writer's temporary file: never pruned
                     if rel not in keep and e.name.endswith(".json") and not e.name.startswith("."):
                         try:
                             os.unlink(e.path)
@@ -200,6 +204,7 @@ class DiskCache:
     # -- plain files ----------------------------------------------------------------------------
 
     def read_file(self, rel: str, sha256: str) -> bytes | None:
+        """The file `rel` if its digest is `sha256`; None if missing or damaged."""
         data = self._memory.get(rel)
         if data is None:
             try:
@@ -209,38 +214,16 @@ class DiskCache:
         return data if hashlib.sha256(data).hexdigest() == sha256 else None
 
     def write_file(self, rel: str, data: bytes) -> None:
+        """Replace the file `rel` (in memory when the folder cannot be written)."""
         self._write(rel, data)
 
     def _write(self, name: str, data: bytes) -> None:
         if self.error is None:
             try:
-                self._write_file(name, data)
+                # no fsync: a file cut short by a crash fails its sha256 check on read and is ignored,
+                # which costs a re-download, not a wrong answer; fsync would cost every refresh milliseconds
+                atomic_write(self.root / name, data)
                 return
             except OSError as e:
                 self._failed(e)
         self._memory[name] = data
-
-    def _write_file(self, name: str, data: bytes) -> None:
-        path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # a unique name beside the target (same filesystem, so the rename is atomic); O_EXCL: never
-        # another process's temp file. (Not tempfile.mkstemp: its import costs a cold start ~10 ms.)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            # no fsync: a file cut short by a crash fails its sha256 check on read and is ignored,
-            # which costs a re-download, not a wrong answer; fsync would cost every refresh milliseconds
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-
-
-def new_state() -> dict[str, Any]:
-    return {"version": STATE_VERSION, "generation": None, "manifest": None, "sources": {}, "site": {},
-            "github": {}, "served": {}, "last_refresh": None}

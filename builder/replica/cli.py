@@ -1,23 +1,24 @@
 """`hmr get` and `hmr source-info`: the replica client from the shell (registered lazily by builder.cli).
 
 Configuration comes from the environment, exactly as for the Python API (README, "Replica client").
+The commands raise the client's errors (all `HmrError`); the root group prints them as one line, or
+with `--debug` as a traceback.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 import orjson
 
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+if TYPE_CHECKING:
+    from builder.replica.client import ReplicaClient
 
 
 def _dump(value: object) -> None:
-    from builder.replica.client import thaw
+    from builder.replica.api import thaw
 
     sys.stdout.buffer.write(orjson.dumps(thaw(value), option=orjson.OPT_INDENT_2) + b"\n")
 
@@ -31,39 +32,28 @@ def _dump(value: object) -> None:
 def get(category: str, legacy: bool, model_key: str | None, offline: bool | None, refresh: bool) -> None:
     """Print a category (or one model of it) as JSON, from the CDN, a mirror, GitHub or the cache."""
     from builder.replica.client import ReplicaClient
-    from builder.replica.errors import ReplicaError
+    from builder.replica.errors import ModelNotFound
 
-    try:
-        with ReplicaClient(offline=offline or None) as client:
-            if legacy:
-                raw = client.get_legacy(category, overwrite_existing=refresh)
-                if model_key is None:
-                    out = raw if raw.endswith(b"\n") else raw + b"\n"
-                    sys.stdout.buffer.write(out)
-                else:
-                    doc = orjson.loads(raw)
-                    if model_key not in doc:
-                        _fail(f"{category} (legacy): no model {model_key!r}")
-                    _dump(doc[model_key])
-            else:
-                records = client.get_model_reference(category, overwrite_existing=refresh)
-                if model_key is None:
-                    _dump(records)
-                else:
-                    if model_key not in records:
-                        _fail(f"{category}: no model {model_key!r}")
-                    _dump(records[model_key])
-            _warn_fallback(client, category, legacy)
-    except (ReplicaError, ValueError) as e:
-        _fail(str(e))
+    with ReplicaClient(offline=offline or None) as client:
+        if not legacy:
+            records = client.get_model_reference(category, overwrite_existing=refresh)
+            _dump(records if model_key is None else client.get_model(category, model_key))
+        elif model_key is None:
+            raw = client.get_legacy(category, overwrite_existing=refresh)
+            sys.stdout.buffer.write(raw if raw.endswith(b"\n") else raw + b"\n")
+        else:
+            doc = orjson.loads(client.get_legacy(category, overwrite_existing=refresh))
+            if model_key not in doc:
+                raise ModelNotFound(f"{category} (legacy)", model_key)
+            _dump(doc[model_key])
+        _note_fallback(client, category, legacy)
 
 
-def _warn_fallback(client: object, category: str, legacy: bool) -> None:
+def _note_fallback(client: ReplicaClient, category: str, legacy: bool) -> None:
     """One line on stderr when the data did not come from the CDN, so a shell user knows."""
-    from builder.replica.client import ReplicaClient, _category
+    from builder.replica.api import category_of
 
-    assert isinstance(client, ReplicaClient)
-    info = client.source_info()["legacy" if legacy else "categories"].get(_category(category).name) or {}
+    info = client.source_info()["legacy" if legacy else "categories"].get(category_of(category).name) or {}
     if info.get("fallback_reason") or info.get("source") not in (None, "cdn"):
         click.echo(f"note: served from {info.get('source')} ({info.get('url')}); "
                    f"reason: {info.get('fallback_reason') or 'offline'}", err=True)
@@ -73,10 +63,6 @@ def _warn_fallback(client: object, category: str, legacy: bool) -> None:
 def source_info() -> None:
     """Print which source, generation and commit the cache holds, and why a fallback happened (no network)."""
     from builder.replica.client import ReplicaClient
-    from builder.replica.errors import ReplicaError
 
-    try:
-        with ReplicaClient() as client:
-            _dump(client.source_info())
-    except ReplicaError as e:
-        _fail(str(e))
+    with ReplicaClient() as client:
+        _dump(client.source_info())

@@ -59,11 +59,14 @@ _FALSE = {"0", "false", "no", "off", "n", "f", ""}
 
 @dataclass(frozen=True)
 class GithubRepo:
+    """A legacy GitHub repository (owner, name, branch) and its raw-file URLs."""
+
     owner: str
     name: str
     branch: str = DEFAULT_BRANCH
 
     def raw_url(self, raw_base: str, file: str) -> str:
+        """The URL of `file` under the raw base (`https://raw.githubusercontent.com`, a mirror or a proxy)."""
         return f"{raw_base.rstrip('/')}/{self.owner}/{self.name}/refs/heads/{self.branch}/{file}"
 
 
@@ -74,6 +77,8 @@ def _repo(full: str) -> GithubRepo:
 
 @dataclass(frozen=True)
 class ReplicaConfig:
+    """Every setting of the client, checked; `from_env` fills it from the environment (see `ENV_VARS`)."""
+
     primary_api_url: str | None = DEFAULT_PRIMARY_API_URL
     mirror_urls: tuple[str, ...] = ()
     cache_ttl_seconds: float = DEFAULT_TTL
@@ -100,16 +105,19 @@ class ReplicaConfig:
 
     @property
     def cache_dir(self) -> Path:
+        """The client's own folder: `<base_path>/replica`."""
         return self.base_path / CACHE_FOLDER
 
     @property
     def cooldown(self) -> float:
+        """Seconds a failed source is skipped: `breaker_cooldown`, or max(TTL, 10 s)."""
         if self.breaker_cooldown is not None:
             return self.breaker_cooldown
         return max(self.cache_ttl_seconds, 10.0)
 
     @property
     def github_request_timeout(self) -> float:
+        """Seconds per GitHub request: `github_timeout`, or `timeout`."""
         return self.github_timeout if self.github_timeout is not None else self.timeout
 
     @property
@@ -189,7 +197,15 @@ class ReplicaConfig:
         return cfg
 
     def with_(self, **changes: Any) -> ReplicaConfig:
+        """A copy with `changes` (field names) applied."""
         return replace(self, **changes)
+
+    def info(self) -> dict[str, Any]:
+        """The `source_info()["config"]` entry: the sources and limits in force."""
+        return {"cdn": self.primary_api_url, "mirrors": list(self.mirror_urls),
+                "github": self.github_raw_url if self.enable_github_fallback else None,
+                "ttl_seconds": self.cache_ttl_seconds, "timeout_seconds": self.timeout,
+                "signature_required": bool(self.trusted_keys)}
 
 
 def default_cache_home() -> Path:

@@ -12,7 +12,7 @@ import orjson
 
 from builder.categories import Category
 from builder.errors import HmrError
-from builder.replica.errors import SourceFailed
+from builder.replica.errors import DocumentError
 
 
 def legacy_source_file(cat: Category, kind: str) -> str | None:
@@ -26,7 +26,11 @@ def legacy_source_file(cat: Category, kind: str) -> str | None:
 
 
 def v2_from_legacy(cat: Category, raw: bytes) -> bytes:
-    """The v2 category document (compact JSON, as the build writes it) from the legacy file's bytes."""
+    """The v2 category document (compact JSON, as the build writes it) from the legacy file's bytes.
+
+    Raises:
+        DocumentError: the legacy file cannot be converted (not the format, or not even JSON).
+    """
     from builder.legacy.convert import records_from_legacy
     from builder.records import Record
     from builder.v2 import v2_record
@@ -35,8 +39,8 @@ def v2_from_legacy(cat: Category, raw: bytes) -> bytes:
     try:
         records, _settings = records_from_legacy(cat, {source: raw})
     except HmrError as e:
-        raise SourceFailed(f"cannot convert the legacy file: {e}") from None
+        raise DocumentError(f"cannot convert the legacy file: {e}") from e
     except (ValueError, TypeError, KeyError) as e:  # anything the converters did not anticipate
-        raise SourceFailed(f"cannot convert the legacy file: {type(e).__name__}: {e}") from None
+        raise DocumentError(f"cannot convert the legacy file: {type(e).__name__}: {e}") from e
     doc: dict[str, Any] = {key: v2_record(cat, Record(cat.name, key, Path(), data)) for key, data in records.items()}
     return orjson.dumps(doc)

@@ -9,18 +9,31 @@ import base64
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.categories import NAMES
-from builder.replica import ConfigError, ModelNotFound, ReplicaClient, ReplicaConfig, SourceUnavailable, thaw
+from builder.replica import (
+    CategoryError,
+    ConfigError,
+    ModelNotFound,
+    ReplicaClient,
+    ReplicaConfig,
+    SourceUnavailable,
+    thaw,
+)
 from builder.replica.config import ENV_VARS
+from builder.routes import MANIFEST_FILE, v1_file, v1_key, v2_file, v2_key
 from builder.signing import public_bytes
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_hmr
+from tests.replica.simulator import CDN, CdnSimulator
 from tests.replica_support import client_env_free, dead_url
-from tests.site_support import Nginx, run_hmr
+from tests.site_support import Nginx
+
+Make = Callable[..., ReplicaClient]
 
 
 def api(nginx: Nginx) -> str:
@@ -28,7 +41,7 @@ def api(nginx: Nginx) -> str:
 
 
 def site_v2(site_dir: Path, category: str) -> dict:
-    return json.loads((site_dir / f"api/model_references/v2/{category}.json").read_bytes())
+    return json.loads((site_dir / v2_file(category)).read_bytes())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -116,8 +129,8 @@ def test_every_variable_is_documented_in_the_readme() -> None:
 # the read API
 
 
-def test_read_api(nginx: Nginx, site_dir: Path, tmp_path: Path) -> None:
-    client = ReplicaClient(env={}, primary_api_url=api(nginx), cache_home=tmp_path, enable_github_fallback=False)
+def test_read_api(replica: Make, sim: CdnSimulator) -> None:
+    client = replica()
     image = client.get_model_reference("image_generation")
     with pytest.raises(TypeError):
         image["new"] = {}  # type: ignore[index]
@@ -126,30 +139,45 @@ def test_read_api(nginx: Nginx, site_dir: Path, tmp_path: Path) -> None:
         record["name"] = "x"  # type: ignore[index]
     with pytest.raises((TypeError, AttributeError)):
         record["config"]["download"].append({})  # nested values are read-only too
-    assert thaw(record) == site_v2(site_dir, "image_generation")["stable_diffusion"]
+    assert thaw(record) == sim.document("image_generation")["stable_diffusion"]
     with pytest.raises(ModelNotFound) as e:
         client.get_model("image_generation", "no such model")
-    assert isinstance(e.value, KeyError) and "no such model" in str(e.value)
+    assert isinstance(e.value, KeyError) and str(e.value) == "image_generation: no model 'no such model'"
     assert client.get_model_or_none("image_generation", "no such model") is None
-    with pytest.raises(ValueError):
-        client.get_model_reference("not_a_category")
-    with pytest.raises(ValueError):
-        client.get_legacy("video_generation")  # no legacy format
+    for bad in ("not_a_category", 3):
+        with pytest.raises(CategoryError) as ce:
+            client.get_model_reference(bad)
+        assert isinstance(ce.value, ValueError)
+    with pytest.raises(CategoryError, match="video_generation has no legacy"):
+        client.get_legacy("video_generation")
 
     class Enum:  # the existing library's StrEnum members are accepted as they are
         value = "clip"
 
-    assert thaw(client.get_model_reference(Enum())) == site_v2(site_dir, "clip")
+    assert thaw(client.get_model_reference(Enum())) == sim.document("clip")
+    sim.clear()
     everything = client.get_all_model_references()
     assert list(everything) == list(NAMES)
     for cat in NAMES:
-        assert thaw(everything[cat]) == site_v2(site_dir, cat), cat
+        assert thaw(everything[cat]) == sim.document(cat), cat
     with pytest.raises(TypeError):
         everything["clip"] = {}  # type: ignore[index]
+    # one refresh for all: the manifest was confirmed within the TTL, the two read before are held
+    fetched = [key for _h, key, _s in sim.log()]
+    assert len(fetched) == len(NAMES) - 2 and MANIFEST_FILE not in fetched
 
 
-def test_async_twins(nginx: Nginx, site_dir: Path, tmp_path: Path) -> None:
-    client = ReplicaClient(env={}, primary_api_url=api(nginx), cache_home=tmp_path, enable_github_fallback=False)
+def test_get_all_names_the_first_unavailable_category(replica: Make, sim: CdnSimulator) -> None:
+    sim.fail(f"{CDN}/{v2_key('clip')}", 404)
+    client = replica()
+    with pytest.raises(SourceUnavailable) as e:
+        client.get_all_model_references()
+    assert e.value.what == "v2/clip" and "HTTP 404" in e.value.reasons[0]
+    assert client.get_all_model_references_or_none()["clip"] is None
+
+
+def test_async_twins(replica: Make, sim: CdnSimulator, tmp_path: Path) -> None:
+    client = replica()
 
     async def main() -> tuple:
         image, text, legacy = await asyncio.gather(client.get_model_reference_async("image_generation"),
@@ -159,62 +187,53 @@ def test_async_twins(nginx: Nginx, site_dir: Path, tmp_path: Path) -> None:
         missing = await client.get_model_or_none_async("image_generation", "nope")
         everything = await client.get_all_model_references_async()
         await client.refresh_async(["clip"])
-        return image, text, legacy, rec, missing, everything
+        again = await client.get_model_reference_async("image_generation")  # fresh: no thread, no request
+        return image, text, legacy, rec, missing, everything, again
 
-    image, text, legacy, rec, missing, everything = asyncio.run(main())
-    assert thaw(image) == site_v2(site_dir, "image_generation")
-    assert thaw(text) == site_v2(site_dir, "text_generation")
-    assert legacy == (site_dir / "api/model_references/v1/clip.json").read_bytes()
-    assert rec["name"] == "stable_diffusion" and missing is None
+    sim.clear()
+    image, text, legacy, rec, missing, everything, again = asyncio.run(main())
+    assert thaw(image) == sim.document("image_generation")
+    assert thaw(text) == sim.document("text_generation")
+    assert legacy == sim.hosts[CDN][v1_key("clip")]
+    assert rec["name"] == "stable_diffusion" and missing is None and again is image
     assert set(everything) == set(NAMES)
+    assert sim.log()[-1] == ("cdn", MANIFEST_FILE, 304)  # refresh_async: one conditional request
 
-    dead = ReplicaClient(env={}, primary_api_url=dead_url(), cache_home=tmp_path / "empty",
-                         enable_github_fallback=False)
+    sim.fail(f"{CDN}/{MANIFEST_FILE}", 503)
+    dead = replica(home=tmp_path / "empty")
     assert asyncio.run(dead.get_model_reference_or_none_async("image_generation")) is None
     assert asyncio.run(dead.get_legacy_or_none_async("image_generation")) is None
     with pytest.raises(SourceUnavailable):
         asyncio.run(dead.get_model_reference_async("image_generation"))
 
 
-def test_offline_reads_only_the_cache(nginx: Nginx, site_dir: Path, tmp_path: Path) -> None:
-    online = ReplicaClient(env={}, primary_api_url=api(nginx), cache_home=tmp_path, enable_github_fallback=False)
+def test_offline_from_the_environment(replica: Make, sim: CdnSimulator, tmp_path: Path) -> None:
+    online = replica()
     online.get_model_reference("image_generation")
-    # a worker subprocess: offline, the same cache folder, a CDN URL that would refuse connections
+    # a worker subprocess: offline through the environment, the same cache folder, no CDN it could reach
     env = {"HORDE_MODEL_REFERENCE_OFFLINE": "true", "HORDE_MODEL_REFERENCE_PRIMARY_API_URL": dead_url(),
-           "AIWORKER_CACHE_HOME": str(tmp_path)}
-    offline = ReplicaClient(env=env)
-    assert thaw(offline.get_model_reference("image_generation")) == site_v2(site_dir, "image_generation")
-    assert offline.get_model_reference_or_none("text_generation") is None  # never fetched by the parent
-    assert offline.source_info()["this_process"]["requests"] == 0
-    assert offline.source_info()["offline"] is True
+           "AIWORKER_CACHE_HOME": str(online.config.base_path.parent)}
+    sim.clear()
+    offline = ReplicaClient(env=env)  # its own (real) fetcher: it must never be used
+    assert thaw(offline.get_model_reference("image_generation")) == sim.document("image_generation")
+    with pytest.raises(SourceUnavailable, match="offline: reading the cache only"):
+        offline.get_model_reference("text_generation")  # never fetched by the parent
+    assert offline.source_info()["this_process"] == {"requests": 0, "body_bytes": 0}
+    assert offline.source_info()["offline"] is True and sim.log() == []
 
 
-def test_a_stuck_refresh_elsewhere_does_not_block_readers(nginx: Nginx, site_dir: Path, tmp_path: Path) -> None:
+def test_a_stuck_refresh_elsewhere_does_not_block_readers(replica: Make, sim: CdnSimulator) -> None:
     from builder.replica.cache import DiskCache
 
-    settings = dict(env={}, primary_api_url=api(nginx), cache_home=tmp_path, enable_github_fallback=False,
-                    cache_ttl_seconds=0, lock_timeout=0.3)
-    good = thaw(ReplicaClient(**settings).get_model_reference("image_generation"))
-    with DiskCache(ReplicaClient(**settings).config.cache_dir, 5).lock():  # another process, stuck mid-refresh
+    good = thaw(replica().get_model_reference("image_generation"))
+    client = replica(cache_ttl_seconds=0, lock_timeout=0.3)
+    sim.clear()
+    with DiskCache(client.config.cache_dir, 5).lock():  # another process, stuck mid-refresh
         t = time.monotonic()
-        client = ReplicaClient(**settings)
         records = client.get_model_reference("image_generation")
         assert time.monotonic() - t < 2
     assert thaw(records) == good
-    assert client.source_info()["this_process"]["requests"] == 0
-
-
-def test_unwritable_cache_folder_keeps_working_in_memory(nginx: Nginx, site_dir: Path, tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the cache folder should be")
-    client = ReplicaClient(env={}, primary_api_url=api(nginx), cache_home=blocker, enable_github_fallback=False,
-                           cache_ttl_seconds=0)
-    assert thaw(client.get_model_reference("image_generation")) == site_v2(site_dir, "image_generation")
-    client.get_model_reference("image_generation")  # TTL 0: checks again, conditionally, from memory state
-    info = client.source_info()
-    assert "not writable" in info["cache_error"]
-    assert info["sources"][api(nginx)]["last_status"] == 304
-    assert info["categories"]["image_generation"]["source"] == "cdn"
+    assert sim.log() == []
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -257,16 +276,14 @@ def test_cli_get_and_source_info(nginx: Nginx, site_dir: Path, tmp_path: Path) -
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == site_v2(site_dir, "text_generation")["acrastt/Marx-3B-V3"]
     r = hmr_in_process("get", "image_generation", "--legacy", env=env)
-    assert r.returncode == 0 and r.stdout.encode() == (site_dir / "api/model_references/v1/image_generation.json"
-                                                       ).read_bytes()
+    assert r.returncode == 0 and r.stdout.encode() == (site_dir / v1_file("image_generation")).read_bytes()
     r = hmr_in_process("get", "clip", "--legacy", "--model", "ViT-L/14", env=env)
     assert r.returncode == 0 and json.loads(r.stdout)["name"] == "ViT-L/14"
     r = hmr_in_process("source-info", env=env)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["categories"]["image_generation"]["source"] == "cdn"
-    assert info["generation"] == json.loads((site_dir / "api/model_references/v2/manifest.json").read_bytes())[
-        "generation"]
+    assert info["generation"] == json.loads((site_dir / MANIFEST_FILE).read_bytes())["generation"]
     assert info["legacy"]["image_generation"]["models"] == 161
 
     # the CDN goes away: the cache answers, and stderr says so in one line
@@ -278,10 +295,33 @@ def test_cli_get_and_source_info(nginx: Nginx, site_dir: Path, tmp_path: Path) -
     assert r.stderr.startswith("note: served from cache") and "connection failed" in r.stderr
 
     # errors: one line, exit 1
-    for args in (["get", "no_such_category"], ["get", "image_generation", "--model", "nope"],
-                 ["get", "video_generation", "--legacy"]):
+    for args, message in (
+            (["get", "no_such_category"], "unknown category 'no_such_category' (known: blip, clip, "),
+            (["get", "image_generation", "--model", "nope"], "image_generation: no model 'nope'"),
+            (["get", "clip", "--legacy", "--model", "nope"], "clip (legacy): no model 'nope'"),
+            (["get", "video_generation", "--legacy"], "video_generation has no legacy (v1) format")):
         r = hmr_in_process(*args, env=env)
-        assert r.returncode == 1 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, args
+        assert r.returncode == 1 and r.stdout == "", args
+        assert r.stderr.startswith(f"error: {message}") and len(r.stderr.splitlines()) == 1, (args, r.stderr)
     r = hmr_in_process("get", "image_generation", env=cli_env(nginx, tmp_path / "empty",
                                                         HORDE_MODEL_REFERENCE_PRIMARY_API_URL=dead_url()))
     assert r.returncode == 1 and "no source available" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_debug_shows_the_traceback(tmp_path: Path) -> None:
+    """The root group prints the client's errors: one line, or with --debug (before or after the command
+    name) the traceback."""
+    env = {"HORDE_MODEL_REFERENCE_PRIMARY_API_URL": dead_url(), "AIWORKER_CACHE_HOME": str(tmp_path),
+           "HORDE_MODEL_REFERENCE_ENABLE_GITHUB_FALLBACK": "false"}
+    plain = run_hmr("get", "image_generation", env=env)
+    assert plain.returncode == 1 and plain.stdout == ""
+    assert plain.stderr.startswith("error: v2/image_generation: no source available (cdn http://127.0.0.1:")
+    assert len(plain.stderr.splitlines()) == 1 and "connection failed" in plain.stderr
+    for args in (("get", "image_generation", "--debug"), ("--debug", "get", "image_generation")):
+        r = run_hmr(*args, env=env)
+        assert r.returncode == 1 and r.stdout == "", args
+        assert r.stderr.startswith("Traceback (most recent call last):"), (args, r.stderr[:300])
+        assert "builder.errors.SourceUnavailable: v2/image_generation: no source available" in r.stderr
+    r = run_hmr("get", "no_such_category", "--debug", env=env)
+    assert r.returncode == 1 and "Traceback" in r.stderr
+    assert "builder.replica.errors.CategoryError: unknown category 'no_such_category'" in r.stderr

@@ -11,8 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from builder.routes import v2_file
+from tests.helpers import ROOT
 from tests.replica_support import MutableSite, assert_cache_sound
-from tests.site_support import ROOT
 
 PROCESSES = 8
 WORKER = r"""
@@ -47,7 +48,7 @@ print(json.dumps({"reads": reads, "text": sorted(text_reads), "generation": info
 
 
 def published(site: MutableSite, category: str) -> str:
-    return hashlib.sha256((site.site / f"api/model_references/v2/{category}.json").read_bytes()).hexdigest()
+    return hashlib.sha256((site.site / v2_file(category)).read_bytes()).hexdigest()
 
 
 def test_processes_share_one_cache_while_the_site_changes(mutable_site: MutableSite, tmp_path: Path) -> None:

@@ -1,28 +1,25 @@
-"""The fallback chain under faults, injected by our own server in front of nginx serving the corpus site:
-connection refused, a hang past the timeout, 500/503/429, a dropped connection, a truncated body, a
-200 captive-portal page, an empty `{}`, a sha256 mismatch, an emptied category under a consistent
-manifest (shrink), a lower generation, a tampered or wrongly signed manifest. For each: the client
-returns the last good data (warm cache) or the GitHub fallback (cold cache), `source_info()` says why,
-and nothing corrupt reaches the cache. Also the circuit breaker (one timeout per refresh) and mirrors."""
+"""The fallback chain under real transport faults, end to end: the httpx fetcher through our own server in
+front of nginx serving the corpus site: connection refused, a hang past the timeout, 503/429 with
+Retry-After, a dropped connection, a truncated body, a captive-portal page. For each: the client returns
+the last good data (warm cache) or the GitHub fallback (cold cache), `source_info()` says why, nothing
+corrupt reaches the cache, and a dead or hanging CDN costs one timeout per refresh in wall-clock time.
+The trust rules, the breaker and the order of the chain are tested request by request on the in-memory
+CDN (test_replica_chain.py)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from builder.replica import ReplicaClient, SourceUnavailable, thaw
-from builder.signing import key_id, public_bytes, sign
+from builder.routes import MANIFEST_FILE, v2_file
 from tests.replica_support import (
     MANIFEST_PATH,
-    SIG_PATH,
     V2,
     FaultServer,
     assert_cache_sound,
@@ -43,11 +40,11 @@ def make(home: Path, api: str | None, github: FaultServer | None = None, **kw: A
 
 
 def site_v2(site_dir: Path, category: str) -> dict:
-    return json.loads((site_dir / f"api/model_references/v2/{category}.json").read_bytes())
+    return json.loads((site_dir / v2_file(category)).read_bytes())
 
 
 def real_manifest(site_dir: Path) -> bytes:
-    return (site_dir / "api/model_references/v2/manifest.json").read_bytes()
+    return (site_dir / MANIFEST_FILE).read_bytes()
 
 
 def info_of(client: ReplicaClient, category: str = "image_generation") -> dict:
@@ -60,13 +57,10 @@ def info_of(client: ReplicaClient, category: str = "image_generation") -> dict:
 
 MANIFEST_FAULTS = [
     ("hang", "timed out after 0.5s"),
-    (500, "HTTP 500"),
     (503, "HTTP 503"),
-    (429, "HTTP 429"),
     ("drop", "malformed response"),
     ("truncate", "truncated"),
     ("html", "an HTML page"),
-    ("empty", "no files table"),
 ]
 
 
@@ -127,74 +121,17 @@ def test_connection_refused_serves_last_good_copy(front: FaultServer, site_dir: 
     assert_cache_sound(tmp_path)
 
 
-def test_lower_generation_is_refused(front: FaultServer, site_dir: Path, tmp_path: Path) -> None:
-    good = site_v2(site_dir, "image_generation")
-
-    def generation(n: int):  # noqa: ANN202
-        def rewrite(body: bytes) -> bytes:
-            doc = orjson.loads(body)
-            doc["generation"] = n
-            return orjson.dumps(doc)
-        return rewrite
-
-    front.faults[MANIFEST_PATH] = generation(7)
-    client = make(tmp_path, front.api)
-    assert thaw(client.get_model_reference("image_generation")) == good
-    assert client.source_info()["generation"] == 7
-    front.faults[MANIFEST_PATH] = generation(6)  # a CDN node, or an attacker, serving an older build
-    assert thaw(client.get_model_reference("image_generation")) == good
-    info = info_of(client)
-    assert info["source"] == "cache"
-    assert "generation 6 is lower than the cached 7" in info["fallback_reason"]
-    state = assert_cache_sound(tmp_path)
-    assert state["generation"] == 7
-
-
-def test_emptied_category_under_a_consistent_manifest_is_refused(front: FaultServer, github: FaultServer,
-                                                                site_dir: Path, tmp_path: Path) -> None:
-    """A broken build that publishes `{}` (sha256 and manifest consistent): shrink protection."""
-    good = site_v2(site_dir, "image_generation")
-    client = make(tmp_path, front.api)
-    assert thaw(client.get_model_reference("image_generation")) == good
-
-    def emptied(body: bytes) -> bytes:
-        doc = orjson.loads(body)
-        doc["generation"] += 1
-        for key in ("api/model_references/v2/image_generation", "api/model_references/v2/image_generation.json"):
-            doc["files"][key] = {**doc["files"][key], "sha256": hashlib.sha256(b"{}").hexdigest(), "bytes": 2}
-        return orjson.dumps(doc)
-
-    front.faults[MANIFEST_PATH] = emptied
-    front.faults[IMAGE_PATH] = "empty"
-    assert thaw(client.get_model_reference("image_generation")) == good
-    info = info_of(client)
-    assert info["source"] == "cache"
-    assert f"0 models where the cached copy has {len(good)}" in info["fallback_reason"]
-    # with GitHub on, the fallback is GitHub's (equal) data rather than the cache
-    with_github = make(tmp_path, front.api, github)
-    assert thaw(with_github.get_model_reference("image_generation")) == good
-    assert info_of(with_github)["source"] == "github"
-    state = assert_cache_sound(tmp_path)
-    assert state["site"]["v2/image_generation"]["count"] == len(good)  # the good copy was never replaced
-
-
 # ---------------------------------------------------------------------------------------------------
 # cold cache, GitHub on: the GitHub fallback
 
 
 COLD_FAULTS = [
     (MANIFEST_PATH, "hang", "timed out"),
-    (MANIFEST_PATH, 503, "HTTP 503"),
-    (MANIFEST_PATH, "html", "an HTML page"),
-    (MANIFEST_PATH, "empty", "no files table"),
     (MANIFEST_PATH, "truncate", "truncated"),
     (IMAGE_PATH, "hang", "timed out"),
     (IMAGE_PATH, 500, "HTTP 500"),
-    (IMAGE_PATH, 429, "HTTP 429"),
     (IMAGE_PATH, "drop", "malformed response"),
     (IMAGE_PATH, "truncate", "truncated"),
-    (IMAGE_PATH, "html", "differs from the manifest"),
-    (IMAGE_PATH, "empty", "differs from the manifest"),
     (IMAGE_PATH, "corrupt", "sha256"),
 ]
 
@@ -227,59 +164,6 @@ def test_no_source_at_all(tmp_path: Path, github: FaultServer) -> None:
         client.get_model_reference("image_generation")
     assert "connection failed" in str(e.value) and "HTTP 503" in str(e.value)
     assert client.source_info()["categories"]["image_generation"]["source"] is None
-
-
-# ---------------------------------------------------------------------------------------------------
-# signatures
-
-
-@pytest.fixture
-def signing_key() -> tuple[Ed25519PrivateKey, str]:
-    key = Ed25519PrivateKey.generate()
-    return key, base64.b64encode(public_bytes(key.public_key())).decode()
-
-
-def test_signed_manifest_verified_and_tampering_refused(front: FaultServer, site_dir: Path, tmp_path: Path,
-                                                        signing_key: tuple[Ed25519PrivateKey, str]) -> None:
-    key, public = signing_key
-    good = site_v2(site_dir, "image_generation")
-    front.faults[SIG_PATH] = sign(real_manifest(site_dir), key)
-    client = make(tmp_path, front.api, trusted_keys=(public,))
-    assert thaw(client.get_model_reference("image_generation")) == good
-    info = client.source_info()
-    assert info["manifest"]["signed_by"] == key_id(public_bytes(key.public_key()))
-    assert info["config"]["signature_required"] is True
-
-    def tampered(body: bytes) -> bytes:  # e.g. a CDN edge rewriting a hash: same shape, other bytes
-        doc = orjson.loads(body)
-        doc["files"]["api/model_references/v2/image_generation"]["sha256"] = "0" * 64
-        return orjson.dumps(doc)
-
-    front.faults[MANIFEST_PATH] = tampered
-    assert thaw(client.get_model_reference("image_generation")) == good
-    info = info_of(client)
-    assert info["source"] == "cache"
-    assert "does not match the manifest" in info["fallback_reason"]
-    state = assert_cache_sound(tmp_path)
-    assert state["manifest"]["sha256"] == hashlib.sha256(real_manifest(site_dir)).hexdigest()
-
-
-@pytest.mark.parametrize("case", ["untrusted-key", "missing", "garbage"])
-def test_bad_signature_refused_on_cold_cache(front: FaultServer, github: FaultServer, site_dir: Path,
-                                             tmp_path: Path, signing_key: tuple[Ed25519PrivateKey, str],
-                                             case: str) -> None:
-    _key, public = signing_key
-    front.faults[SIG_PATH] = {"untrusted-key": sign(real_manifest(site_dir), Ed25519PrivateKey.generate()),
-                              "missing": 404, "garbage": b"not a signature"}[case]
-    why = {"untrusted-key": "untrusted key", "missing": "HTTP 404", "garbage": "malformed signature"}[case]
-    client = make(tmp_path, front.api, trusted_keys=(public,))
-    assert client.get_model_reference_or_none("image_generation") is None
-    assert why in client.source_info()["categories"]["image_generation"]["fallback_reason"]
-    with_github = make(tmp_path, front.api, github, trusted_keys=(public,))
-    assert thaw(with_github.get_model_reference("image_generation")) == site_v2(site_dir, "image_generation")
-    assert info_of(with_github)["source"] == "github"
-    state = assert_cache_sound(tmp_path)
-    assert state["manifest"] is None and state["site"] == {}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ import re
 import time
 from pathlib import Path
 
+from builder import routes
 from builder.replica import ReplicaClient, thaw
 from tests.replica_support import MutableSite, assert_cache_sound
 from tests.site_support import Nginx
 
 ACCESS = re.compile(r'"GET (?P<path>\S+) HTTP/1\.[01]" (?P<status>\d{3}) (?P<bytes>\d+) ')
-V2 = "/api/model_references/v2"
+V2 = "/" + routes.V2
 
 
 class Log:
@@ -58,7 +59,7 @@ def api(nginx: Nginx) -> str:
 
 
 def site_doc(site: MutableSite, category: str) -> dict:
-    return json.loads((site.site / f"api/model_references/v2/{category}.json").read_bytes())
+    return json.loads((site.site / routes.v2_file(category)).read_bytes())
 
 
 def test_conditional_refresh_and_partial_download(mutable_site: MutableSite, tmp_path: Path) -> None:
@@ -130,12 +131,12 @@ def test_legacy_documents_and_forced_refresh(nginx: Nginx, site_dir: Path, tmp_p
     client = ReplicaClient(env={}, primary_api_url=api(nginx), cache_home=tmp_path, cache_ttl_seconds=3600,
                            timeout=5, enable_github_fallback=False)
     raw = client.get_legacy("image_generation")
-    assert raw == (site_dir / "api/model_references/v1/image_generation.json").read_bytes()
+    assert raw == (site_dir / routes.v1_file("image_generation")).read_bytes()
     assert client.get_legacy("stable_diffusion") is raw  # the v1 alias names the same category
     assert client.get_legacy("lora") == b"{}"  # managed elsewhere: v1 answers {}
     assert [(p, s) for p, s, _ in log.settle(3)] == [(f"{V2}/manifest.json", 200),
-                                                     ("/api/model_references/v1/image_generation", 200),
-                                                     ("/api/model_references/v1/lora", 200)]
+                                                     ("/" + routes.v1_key("image_generation"), 200),
+                                                     ("/" + routes.v1_key("lora"), 200)]
     # overwrite_existing ignores the TTL: one conditional request
     client.get_legacy("image_generation", overwrite_existing=True)
     assert [(p, s) for p, s, _ in log.settle(1)] == [(f"{V2}/manifest.json", 304)]
@@ -152,7 +153,7 @@ def test_signed_site_built_by_hmr_build(tmp_path: Path) -> None:
 
     from builder.replica import ReplicaClient
     from builder.signing import key_id, public_bytes
-    from tests.site_support import ROOT
+    from tests.helpers import ROOT
 
     def key_file(name: str) -> tuple[Path, Ed25519PrivateKey]:
         key = Ed25519PrivateKey.generate()

@@ -1,0 +1,206 @@
+"""The read API every replica client offers, derived from four primitives, and its value helpers.
+
+`ReadAPI` defines the `_or_none` variants, `get_model`, `get_all_model_references` and the `*_async`
+twins in terms of what a client implements: `get_model_reference`, `get_all_model_references_or_none`,
+`get_legacy`, `refresh`, plus `_fresh_value` (a copy fresh in memory, for the async fast path) and
+`_reasons` (why a document is unavailable). So `client.py` holds only the fallback chain.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Self
+
+from builder.categories import BY_NAME, NAMES, Category
+from builder.replica.errors import CategoryError, ModelNotFound, SourceUnavailable
+
+__all__ = ["ReadAPI", "ReadOnlyRecords", "category_of", "freeze", "thaw"]
+
+#: model key -> record, read-only all the way down
+ReadOnlyRecords = Mapping[str, Mapping[str, Any]]
+_ALIASES = {"stable_diffusion": "image_generation"}
+
+
+def freeze(value: Any) -> Any:
+    """A read-only view of parsed JSON: objects become MappingProxyType, arrays tuples."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """A mutable (and JSON-serialisable) deep copy of what the client returned."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [thaw(v) for v in value]
+    return value
+
+
+def category_of(category: Any, legacy: bool = False) -> Category:
+    """The category `category` names: a name, the v1 alias `stable_diffusion`, or an enum member.
+
+    Raises:
+        CategoryError: it names none, or (`legacy`) one without a v1 (legacy format) document.
+    """
+    name = getattr(category, "value", category)
+    if not isinstance(name, str):
+        raise CategoryError(f"not a category: {category!r}")
+    cat = BY_NAME.get(_ALIASES.get(name, name))
+    if cat is None:
+        raise CategoryError(f"unknown category {name!r} (known: {', '.join(NAMES)})")
+    if legacy and not (cat.has_legacy or cat.managed_elsewhere):
+        raise CategoryError(f"{cat.name} has no legacy (v1) format")
+    return cat
+
+
+class ReadAPI(abc.ABC):
+    """The public read API over a client's primitives (see the module docstring)."""
+
+    _reasons: dict[str, list[str]]
+
+    @abc.abstractmethod
+    def get_model_reference(self, category: Any, overwrite_existing: bool = False) -> ReadOnlyRecords:
+        """Model key -> record of `category` (read-only)."""
+
+    @abc.abstractmethod
+    def get_all_model_references_or_none(self, overwrite_existing: bool = False
+                                         ) -> Mapping[str, ReadOnlyRecords | None]:
+        """Category -> records, None where no source has them."""
+
+    @abc.abstractmethod
+    def get_legacy(self, category: Any, overwrite_existing: bool = False) -> bytes:
+        """The v1 (legacy format) document of `category`, as bytes."""
+
+    @abc.abstractmethod
+    def refresh(self, categories: Iterable[Any] | None = None) -> None:
+        """Check the sources now (ignoring the TTL)."""
+
+    @abc.abstractmethod
+    def _fresh_value(self, name: str) -> Any | None:
+        """What the client holds for document `name` if it is fresh in memory (no I/O), else None."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release what the client holds open (connections)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get_model_reference_or_none(self, category: Any, overwrite_existing: bool = False
+                                    ) -> ReadOnlyRecords | None:
+        """As `get_model_reference`, but None where that raises SourceUnavailable."""
+        try:
+            return self.get_model_reference(category, overwrite_existing)
+        except SourceUnavailable:
+            return None
+
+    def get_model(self, category: Any, key: str) -> Mapping[str, Any]:
+        """The record of model `key` in `category` (read-only).
+
+        Raises:
+            ModelNotFound: the category holds no such model (a KeyError).
+            SourceUnavailable: no source, the cache included, has the category.
+        """
+        records = self.get_model_reference(category)
+        try:
+            return records[key]
+        except KeyError:
+            raise ModelNotFound(category_of(category).name, key) from None
+
+    def get_model_or_none(self, category: Any, key: str) -> Mapping[str, Any] | None:
+        """The record of model `key`, or None when there is none or no source has the category."""
+        records = self.get_model_reference_or_none(category)
+        return None if records is None else records.get(key)
+
+    def get_all_model_references(self, overwrite_existing: bool = False) -> Mapping[str, ReadOnlyRecords]:
+        """Category -> records for every category.
+
+        Raises:
+            SourceUnavailable: for the first category that no source has.
+        """
+        out = self.get_all_model_references_or_none(overwrite_existing)
+        missing = [c for c, v in out.items() if v is None]
+        if missing:
+            name = f"v2/{missing[0]}"
+            raise SourceUnavailable(name, self._reasons.get(name, []))
+        return out  # type: ignore[return-value]
+
+    def get_legacy_or_none(self, category: Any, overwrite_existing: bool = False) -> bytes | None:
+        """As `get_legacy`, but None where that raises SourceUnavailable."""
+        try:
+            return self.get_legacy(category, overwrite_existing)
+        except SourceUnavailable:
+            return None
+
+    # -- async twins: a fresh in-memory copy is returned at once; a refresh runs in a worker thread so
+    # the event loop never blocks on the network or the file lock
+
+    async def get_model_reference_async(self, category: Any, overwrite_existing: bool = False) -> ReadOnlyRecords:
+        """`get_model_reference` without blocking the event loop."""
+        hit = None if overwrite_existing else self._fresh_value(f"v2/{category_of(category).name}")
+        if hit is not None:
+            return hit
+        return await _in_thread(self.get_model_reference, category, overwrite_existing)
+
+    async def get_model_reference_or_none_async(self, category: Any, overwrite_existing: bool = False
+                                                ) -> ReadOnlyRecords | None:
+        """`get_model_reference_or_none` without blocking the event loop."""
+        try:
+            return await self.get_model_reference_async(category, overwrite_existing)
+        except SourceUnavailable:
+            return None
+
+    async def get_model_async(self, category: Any, key: str) -> Mapping[str, Any]:
+        """`get_model` without blocking the event loop."""
+        records = await self.get_model_reference_async(category)
+        try:
+            return records[key]
+        except KeyError:
+            raise ModelNotFound(category_of(category).name, key) from None
+
+    async def get_model_or_none_async(self, category: Any, key: str) -> Mapping[str, Any] | None:
+        """`get_model_or_none` without blocking the event loop."""
+        records = await self.get_model_reference_or_none_async(category)
+        return None if records is None else records.get(key)
+
+    async def get_all_model_references_async(self, overwrite_existing: bool = False
+                                             ) -> Mapping[str, ReadOnlyRecords]:
+        """`get_all_model_references` in a worker thread."""
+        return await _in_thread(self.get_all_model_references, overwrite_existing)
+
+    async def get_all_model_references_or_none_async(self, overwrite_existing: bool = False
+                                                     ) -> Mapping[str, ReadOnlyRecords | None]:
+        """`get_all_model_references_or_none` in a worker thread."""
+        return await _in_thread(self.get_all_model_references_or_none, overwrite_existing)
+
+    async def get_legacy_async(self, category: Any, overwrite_existing: bool = False) -> bytes:
+        """`get_legacy` without blocking the event loop."""
+        hit = None if overwrite_existing else self._fresh_value(f"v1/{category_of(category).name}")
+        if hit is not None:
+            return hit
+        return await _in_thread(self.get_legacy, category, overwrite_existing)
+
+    async def get_legacy_or_none_async(self, category: Any, overwrite_existing: bool = False) -> bytes | None:
+        """`get_legacy_or_none` without blocking the event loop."""
+        try:
+            return await self.get_legacy_async(category, overwrite_existing)
+        except SourceUnavailable:
+            return None
+
+    async def refresh_async(self, categories: Iterable[Any] | None = None) -> None:
+        """`refresh` in a worker thread."""
+        await _in_thread(self.refresh, categories)
+
+
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    import asyncio  # not at module level: the CLI and sync users do not pay for importing it
+
+    return await asyncio.to_thread(fn, *args)

@@ -1,0 +1,180 @@
+"""The trust rules: what makes a fetched manifest or document acceptable. Bytes in, verdicts out.
+
+No I/O here (no network, no disk, no clock): every function takes what was fetched and what the client
+already holds, and either returns the parsed value or raises a `TrustError` subclass saying why, with
+the expected and the actual value. The client decides what a refusal means (fall back, keep the last
+good copy).
+
+- `parse_manifest`: the manifest's shape (files table, positive generation, a sha256 and size per file);
+- `check_rollback`: a manifest must not go back to an older generation;
+- `verify_signature`: with trusted keys configured, the manifest's detached Ed25519 signature;
+- `check_digest`: a document's size and sha256 against its manifest entry;
+- `parse_document`: a category document is a JSON object of records;
+- `check_count`: a document must not be empty, nor shrink far below the copy already held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+import orjson
+
+from builder.replica.errors import (
+    DigestMismatch,
+    DocumentError,
+    ManifestError,
+    RollbackError,
+    ShrinkRefused,
+    SignatureError,
+)
+
+__all__ = [
+    "Entry",
+    "Manifest",
+    "check_count",
+    "check_digest",
+    "check_rollback",
+    "describe",
+    "parse_document",
+    "parse_manifest",
+    "verify_signature",
+]
+
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(eq=False)  # compared by its fields where needed; see builder.replica.state
+class Entry:
+    """What the manifest says of one published file: its sha256 (hex) and its size in bytes."""
+
+    sha256: str
+    bytes: int
+
+
+class Manifest(NamedTuple):
+    """A parsed manifest. `raw` is the exact bytes (what a signature covers), `sha256` their digest."""
+
+    raw: bytes
+    sha256: str
+    generation: int
+    source_commit: str | None
+    built_at: str | None
+    files: Mapping[str, Entry]
+
+
+def parse_manifest(raw: bytes) -> Manifest:
+    """The manifest in `raw`.
+
+    Raises:
+        ManifestError: unless it has the shape `hmr build` writes.
+    """
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ManifestError(f"manifest is not JSON ({describe(raw)})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
+        raise ManifestError(f"manifest has no files table ({describe(raw)})")
+    gen = doc.get("generation")
+    if not isinstance(gen, int) or isinstance(gen, bool) or gen < 1:
+        raise ManifestError("manifest generation is not a positive integer")
+    files = {}
+    for key, e in doc["files"].items():
+        size = e.get("bytes") if isinstance(e, dict) else None
+        if not (isinstance(e, dict) and _is_sha(e.get("sha256")) and isinstance(size, int)
+                and not isinstance(size, bool)):
+            raise ManifestError(f"manifest entry {key!r} has no valid sha256/bytes")
+        files[key] = Entry(e["sha256"], size)
+    commit, built = doc.get("source_commit"), doc.get("built_at")
+    return Manifest(raw, hashlib.sha256(raw).hexdigest(), gen, commit if isinstance(commit, str) else None,
+                    built if isinstance(built, str) else None, MappingProxyType(files))
+
+
+def check_rollback(manifest: Manifest, accepted: int | None) -> None:
+    """Refuse a manifest older than the generation already accepted (`accepted`; None: none yet).
+
+    Raises:
+        RollbackError: `manifest.generation` is lower than `accepted`.
+    """
+    if accepted is not None and manifest.generation < accepted:
+        raise RollbackError(manifest.generation, accepted)
+
+
+def verify_signature(manifest: bytes, signature: bytes, trusted_keys: tuple[str, ...]) -> str:
+    """The id of the trusted key whose signature `signature` is over the exact bytes `manifest`.
+
+    Raises:
+        SignatureError: the signature is malformed, made by an untrusted key, or does not match.
+    """
+    from builder.signing import parse_public_key, verify  # cryptography costs import time: only when needed
+
+    try:
+        return verify(manifest, signature, [parse_public_key(k) for k in trusted_keys])
+    except SignatureError as e:
+        raise SignatureError(f"manifest signature refused: {e}") from None
+
+
+def check_digest(body: bytes, entry: Entry) -> None:
+    """Check a document's size, then its sha256, against its manifest entry.
+
+    Raises:
+        DigestMismatch: either differs (a truncated, stale or tampered file).
+    """
+    if len(body) != entry.bytes:
+        raise DigestMismatch(f"size {len(body)} differs from the manifest's {entry.bytes} (truncated or stale)")
+    sha = hashlib.sha256(body).hexdigest()
+    if sha != entry.sha256:
+        raise DigestMismatch(f"sha256 {sha[:12]}... differs from the manifest's {entry.sha256[:12]}...")
+
+
+def parse_document(body: bytes) -> dict[str, Any]:
+    """A category document (v2 records, or a v1 legacy file): a JSON object of objects.
+
+    Raises:
+        DocumentError: it is not.
+    """
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise DocumentError(f"not JSON ({describe(body)})") from None
+    if not isinstance(doc, dict):
+        raise DocumentError(f"not a JSON object ({type(doc).__name__})")
+    for key, rec in doc.items():
+        if not isinstance(rec, dict):
+            raise DocumentError(f"record {key!r} is not an object")
+    return doc
+
+
+def check_count(count: int, previous: int | None, ratio: float, what: str | None = None) -> None:
+    """Shrink protection: refuse a document with far fewer models than the copy already served.
+
+    `previous` is that copy's model count (None: no copy yet); a count below `previous * ratio` is
+    refused (`ratio` 0 disables the check). With `what` set (a legacy file, which is never published
+    empty), an empty document is refused too.
+
+    Raises:
+        ShrinkRefused: the document is refused.
+    """
+    if what is not None and count == 0:
+        raise ShrinkRefused(f"{what} holds no model: refused")
+    if previous is None or ratio <= 0 or previous == 0:
+        return
+    if count < previous * ratio:
+        raise ShrinkRefused(f"{count} models where the cached copy has {previous} (shrank below {ratio:.0%}): refused")
+
+
+def describe(raw: bytes) -> str:
+    """A short description of a body that is not what was expected (an HTML captive portal, ...)."""
+    head = raw[:200].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "an HTML page"
+    if not raw:
+        return "empty body"
+    return f"{len(raw)} bytes starting {raw[:24]!r}"
+
+
+def _is_sha(v: object) -> bool:
+    return isinstance(v, str) and len(v) == 64 and _HEX.issuperset(v)
