@@ -156,6 +156,8 @@ _TYPES = {
 
 @dataclass(frozen=True)
 class Route:
+    """One object key of the site: the tree file that holds its bytes, how it is typed and cached."""
+
     key: str
     file: str
     content_type: str
@@ -163,11 +165,13 @@ class Route:
 
 
 def content_type(file: str) -> str:
+    """The Content-Type of a site file, by its extension (JSON when it has none)."""
     dot = file.rfind(".")
     return _TYPES.get(file[dot:], "application/octet-stream") if dot > file.rfind("/") else "application/json"
 
 
 def cache_control(key: str) -> str:
+    """The Cache-Control of a key: snapshots never change, everything else is revalidated."""
     return IMMUTABLE_CACHE if key.startswith("snapshots/") else MUTABLE_CACHE
 
 
@@ -190,6 +194,7 @@ def routes(files: Iterable[str]) -> list[Route]:
 
 
 def route_map(files: Iterable[str]) -> dict[str, Route]:
+    """`routes(files)` by key."""
     return {r.key: r for r in routes(files)}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 # orjson spells small floats as 0.00001 or 1.5e-7 where repr() gives 1e-05 / 1.5e-07
-_NUMBER_MISMATCH = re.compile(r'(?:: |\n\s*|\[)-?(?:0\.0000|\d+(?:\.\d+)?e-[1-9])')
+_NUMBER_MISMATCH = re.compile(r'(?:^|: |\n\s*|\[)-?(?:0\.0000|\d+(?:\.\d+)?e-[1-9])')
 _NON_ASCII = re.compile("[\x7f-\U0010ffff]")
 _MAX_DEPTH = 64
 

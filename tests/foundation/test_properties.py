@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,3 +126,9 @@ def test_random_records_survive_build_import_build(records: dict) -> None:
        st.sampled_from([4, "\t", 2]))
 def test_fast_legacy_layout_equals_stdlib(value: object, indent: int | str) -> None:
     assert dumps_indented(value, indent) == json.dumps(value, indent=indent) + "\n"
+
+
+@pytest.mark.parametrize("value", [1.192092896e-07, -1.5e-07, 1e-05, [1e-05], {"a": 1e-7}])
+def test_small_floats_are_written_as_the_stdlib_writes_them(value: object) -> None:
+    # a bare top-level float once slipped past the mismatch check (no ": " or "[" before it)
+    assert dumps_indented(value, 4) == json.dumps(value, indent=4) + "\n"
