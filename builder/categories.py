@@ -6,7 +6,9 @@ follow it so they match what existing clients expect.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from difflib import SequenceMatcher, get_close_matches
 
 IMAGE_REPO = "Haidra-Org/AI-Horde-image-model-reference"
 TEXT_REPO = "Haidra-Org/AI-Horde-text-model-reference"
@@ -97,6 +99,9 @@ TEXT_SETTINGS_FILES = ("defaults.json", "generation_params.json")
 
 #: URL path aliases of v1 (the old API's route quirks) -> category
 V1_ALIASES = {"stable_diffusion": "image_generation", "db": "text_generation"}
+#: the other names a command accepts for a category: the v1 name of image_generation, which the
+#: 8.6.2 client (and `hmr get`) accept too; "db" is only a file name of the old routes, not a name
+CATEGORY_ALIASES = {"stable_diffusion": "image_generation"}
 
 # Vocabularies of the v2 format (horde-model-reference 8.6.2), used by the schemas and validation.
 MODEL_STYLES = ("generalist", "anime", "furry", "artistic", "other", "realistic")
@@ -122,13 +127,49 @@ MODEL_PURPOSES = ("generation", "post_processing", "auxiliary_or_patch", "featur
 V2_SCHEMA_VERSION = "2.1.0"
 
 
+#: vocabularies short enough to list in full when a value is not in them
+LIST_AT_MOST = 12
+
+
+def close_to(word: str, choices: Iterable[str | None]) -> list[str]:
+    """The choices that look like `word` (a typo, another case), closest first: at most three, and only
+    those about as close as the closest (`image_generaton` suggests image_generation alone)."""
+    by_fold: dict[str, str] = {}
+    for c in choices:
+        if isinstance(c, str):
+            by_fold.setdefault(c.casefold(), c)
+    folded = word.casefold()
+    close = get_close_matches(folded, list(by_fold), n=3, cutoff=0.6)
+    if not close:
+        return []
+    best = SequenceMatcher(None, folded, close[0]).ratio()
+    return [by_fold[m] for m in close if SequenceMatcher(None, folded, m).ratio() >= best - 0.1]
+
+
+def did_you_mean(word: str, choices: Iterable[str | None]) -> str:
+    """`did you mean 'x'?` (or `'x' or 'y'`) for the choices close to `word`; "" when none is."""
+    close = close_to(word, choices)
+    return f"did you mean {' or '.join(map(repr, close))}?" if close else ""
+
+
+def unknown_category_message(name: str) -> str:
+    """What to tell someone who named no category: the close names, then every name."""
+    hint = did_you_mean(name, [*NAMES, *CATEGORY_ALIASES])
+    return f"unknown category {name!r} ({hint + ' ' if hint else ''}known: {', '.join(NAMES)})"
+
+
+def resolve(name: str) -> Category | None:
+    """The category called `name` or one of its aliases (`stable_diffusion`), or None."""
+    return BY_NAME.get(CATEGORY_ALIASES.get(name, name))
+
+
 def get(name: str) -> Category:
-    """The category called `name`.
+    """The category called `name` (an alias such as `stable_diffusion` counts).
 
     Raises:
-        KeyError: no such category (the message lists the known ones).
+        KeyError: no such category (the message suggests close names and lists the known ones).
     """
-    try:
-        return BY_NAME[name]
-    except KeyError:
-        raise KeyError(f"unknown category {name!r} (known: {', '.join(NAMES)})") from None
+    cat = resolve(name)
+    if cat is None:
+        raise KeyError(unknown_category_message(name))
+    return cat

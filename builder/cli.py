@@ -167,6 +167,25 @@ def build(data_dir: Path, out_dir: Path, previous: str | None, sign_key: Path | 
     report(result.warnings)
     s = result.stats
     click.echo(f"{len(result.files)} files: {s.written} written, {s.removed} removed, {s.unchanged} unchanged")
+    counts = models_per_category(result.files)
+    per = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
+    click.echo(f"{sum(counts.values())} models{': ' + per if per else ''}")
+    serve_hint = "hmr serve" if out_dir == Path("site") else f"hmr serve --site {out_dir}"
+    click.echo(f"site written to {out_dir}/; preview it with `{serve_hint}`")
+
+
+def models_per_category(files: dict[str, bytes]) -> dict[str, int]:
+    """Category -> how many models a build's v2 documents hold, in the categories' order."""
+    import orjson
+
+    from builder.categories import CATEGORIES
+    from builder.routes import v2_file
+
+    out = {}
+    for c in CATEGORIES:
+        doc = files.get(v2_file(c.name))
+        out[c.name] = len(orjson.loads(doc)) if doc else 0
+    return out
 
 
 @main.command()

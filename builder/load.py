@@ -16,7 +16,7 @@ from pathlib import Path
 from builder.cache import RecordCache
 from builder.categories import BY_NAME
 from builder.config import canonical_format
-from builder.errors import Problem, ValidationFailed
+from builder.errors import ConfigError, Problem, ValidationFailed
 from builder.legacy.source import load_legacy
 from builder.records import CategoryData, load, load_category
 from builder.validate import validate as validate_records
@@ -66,8 +66,10 @@ def load_checked(data_dir: Path, cache: RecordCache | None = None, categories: I
     None reads it from the `canonical_format` setting.
 
     Raises:
-        ConfigError: the project settings are unusable.
+        ConfigError: `data_dir` is not a directory, or the project settings are unusable.
     """
+    if not data_dir.is_dir():  # not bad data but the wrong place: one line that says where to be
+        raise ConfigError(f"data directory not found: {data_dir} (run from the repository root or pass --data DIR)")
     wanted = None if categories is None else list(categories)
     if legacy is None:
         legacy = canonical_format(data_dir) == "legacy"

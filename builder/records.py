@@ -270,7 +270,7 @@ def load(data_dir: Path, cache: RecordCache | None = None) -> tuple[dict[str, Ca
     """Every category's records (ordered) and the problems met while reading them."""
     problems: list[Problem] = []
     if not data_dir.is_dir():
-        problems.append(Problem(str(data_dir), "", "data directory does not exist"))
+        problems.append(Problem(str(data_dir), "", "data directory not found"))
         return {c.name: CategoryData(c) for c in CATEGORIES}, problems
     for entry in sorted(data_dir.iterdir()):
         if entry.is_dir() and entry.name not in BY_NAME and not entry.name.startswith("."):

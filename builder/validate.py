@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from builder.categories import Category
+from builder.categories import KNOWN_BASELINES, LIST_AT_MOST, Category, close_to, did_you_mean
 from builder.errors import Problem
 from builder.legacy.text import BACKEND_PREFIXES
 from builder.records import CategoryData, Record, json_pointer
@@ -67,7 +67,7 @@ def _full_validator(category: str | None) -> Any:
     return Draft202012Validator(schema)
 
 
-def _message(error: Any) -> str:
+def _message(error: Any, category: str | None = None) -> str:
     field = error.absolute_path[-1] if error.absolute_path else None
     v = error.validator
     if v == "pattern":
@@ -76,13 +76,37 @@ def _message(error: Any) -> str:
         return f"URL must use https://, not {error.instance!r}"
     if v == "enum" or v == "const":
         what = field if isinstance(field, str) else "value"
-        return f"unknown {what} {error.instance!r}"
+        return f"unknown {what} {error.instance!r}" + _vocabulary_hint(error, category)
     if v == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return f"unknown field {', '.join(map(repr, extra))}"
+        known = list(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(known))
+        hints = [(k, did_you_mean(k, known)) for k in extra]
+        hints = [(k, h) for k, h in hints if h]
+        said = f"unknown field {', '.join(map(repr, extra))}"
+        if len(extra) == 1 and hints:
+            return f"{said} ({hints[0][1]})"
+        return said + "".join(f"; {k!r}: {h}" for k, h in hints)
     if v == "required":
         return error.message.replace("is a required property", "is required")
     return error.message
+
+
+def _vocabulary_hint(error: Any, category: str | None) -> str:
+    """` (did you mean ...? valid: ...)` for a value outside an enum: the close values, and the whole
+    vocabulary when it is short (the baselines: the canonical names, not their spelling variants)."""
+    allowed = error.validator_value if error.validator == "enum" else [error.validator_value]
+    allowed = [a for a in allowed if isinstance(a, str)]
+    if not allowed:
+        return ""
+    instance = error.instance
+    close = close_to(instance, allowed) if isinstance(instance, str) else []
+    canonical = [a for a in allowed if a in KNOWN_BASELINES] if set(KNOWN_BASELINES) <= set(allowed) else allowed
+    parts = [f"did you mean {' or '.join(map(repr, close))}?"] if close else []
+    if len(canonical) <= LIST_AT_MOST:
+        parts.append(f"valid: {', '.join(canonical)}")
+    else:
+        parts.append(f"valid: see schemas/{category or '_category'}.schema.json")
+    return f" ({' '.join(parts)})"
 
 
 def schema_problems(path: str, category: str, data: Any) -> list[Problem]:
@@ -97,7 +121,7 @@ def schema_problems(path: str, category: str, data: Any) -> list[Problem]:
         if error.validator == "anyOf" and error.schema_path and error.schema_path[0] == "anyOf":
             out.append(Problem(path, "", "parameters is required"))
             continue
-        out.append(Problem(path, json_pointer(error.absolute_path), _message(error)))
+        out.append(Problem(path, json_pointer(error.absolute_path), _message(error, category)))
     return out
 
 

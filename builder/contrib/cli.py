@@ -8,12 +8,14 @@ by the root group (`builder.cli.HmrGroup`) as one line, exit status 1 (`--debug`
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from builder.cli import report
+from builder.errors import EditRefused
 
 if TYPE_CHECKING:
     from builder.contrib.crud import EditResult
@@ -97,7 +99,28 @@ def add(category: str, key: str, source: str | None, description: str | None, ba
     fields = {"description": description, "baseline": baseline, "nsfw": nsfw, "style": style}
     record.update({k: v for k, v in fields.items() if v is not None})
     download = api.Download(url, file_name, sha256, size_bytes) if url is not None else None
-    _done(api.add_model(data_dir, category, key, record, download=download, sets=sets + set_strs, by=by))
+    try:
+        result = api.add_model(data_dir, category, key, record, download=download, sets=sets + set_strs, by=by)
+    except EditRefused as e:
+        raise _with_flags(e) from None
+    _done(result)
+
+
+#: required fields that `hmr model add` has a flag for: the problem says which to pass
+_FLAG_OF = {"nsfw": "--nsfw or --sfw", "baseline": "--baseline"}
+
+
+def _with_flags(e: EditRefused) -> EditRefused:
+    """`e` with each `'FIELD' is required` naming the flag that gives FIELD."""
+    def hinted(text: str) -> str:
+        for name, flag in _FLAG_OF.items():
+            said = f"{name!r} is required"
+            if said in text and f"{said} (pass" not in text:
+                text = text.replace(said, f"{said} (pass {flag})")
+        return text
+
+    problems = [replace(p, message=hinted(p.message)) for p in e.problems]
+    return EditRefused(hinted(e.message), problems, e.file, e.pointer)
 
 
 @model.command("update")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.categories import BY_NAME, NAMES, Category
+from builder.categories import Category, resolve, unknown_category_message
 from builder.contrib.trial import Plan, Trial, apply_plan, trial
 from builder.contrib.yamledit import patch_yaml, render_json, same
 from builder.errors import EditRefused, Problem
@@ -76,9 +76,9 @@ class EditResult:
 # --- small helpers ------------------------------------------------------------------------------
 
 def _category(name: str) -> Category:
-    cat = BY_NAME.get(name)
+    cat = resolve(name)
     if cat is None:
-        raise EditRefused(f"unknown category {name!r} (known: {', '.join(NAMES)})")
+        raise EditRefused(unknown_category_message(name))
     return cat
 
 

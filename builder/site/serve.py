@@ -8,12 +8,14 @@ nothing to resolve against. Symlinks inside the site that point outside it are r
 Responses carry the route's Content-Type and Cache-Control, a strong ETag (the quoted sha256 of
 the bytes, the same digest the manifest lists) and Last-Modified (the file's mtime, which the build
 keeps for unchanged files); If-None-Match and If-Modified-Since get 304. Anything else is the old
-API's JSON 404. `hmr build` swaps the site directory atomically, so the table is reloaded when the
+API's JSON 404, except that a browser (`Accept: text/html`) asking for a page outside `api/` gets
+an HTML 404 page (`templates/404.html`) with the site's navigation. `hmr build` swaps the site directory atomically, so the table is reloaded when the
 directory (or its manifest) changes under a running server.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import socket
@@ -21,18 +23,50 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from builder.errors import ConfigError
 from builder.fs import walk_files
-from builder.routes import MANIFEST_FILE, Route, query_variant, route_map
+from builder.routes import API, MANIFEST_FILE, Route, query_variant, route_map
 
 __all__ = ["LogEntry", "SiteHandler", "SiteIndex", "SiteServer", "make_server", "request_key", "site_files"]
 
 NOT_FOUND = b'{"detail":"Not Found"}'
 METHOD_NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'
 INDEX = "index.html"
+#: the page a browser gets for a path outside the API that names nothing
+NOT_FOUND_TEMPLATE = "404.html"
+
+
+def wants_html_404(key: str | None, accept: str | None) -> bool:
+    """Whether a miss on `key` gets the HTML 404 page: a browser (its Accept names text/html) asking
+    for something outside `api/`, where the old API's clients expect its JSON answer."""
+    if not accept or "text/html" not in accept.lower():
+        return False
+    return key is None or not (key == API or key.startswith(API + "/"))
+
+
+@cache
+def _not_found_template() -> Any:
+    # no bytecode cache: a preview server writes nothing but its answers
+    import jinja2
+
+    from builder.site.html import TEMPLATES
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, trim_blocks=True,
+                             lstrip_blocks=True)
+    return env.get_template(NOT_FOUND_TEMPLATE)
+
+
+def not_found_page(path: str) -> bytes:
+    """The HTML 404 page for the request path `path` (jinja2, imported on the first miss only)."""
+    from builder.site.html import nav_html
+
+    return _not_found_template().render(root="/", nav=nav_html("/"), path=path).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -178,7 +212,11 @@ class SiteHandler(BaseHTTPRequestHandler):
         if not head and status != 304:
             self.wfile.write(body)
 
-    def _not_found(self, head: bool) -> None:
+    def _not_found(self, head: bool, key: str | None = None) -> None:
+        if wants_html_404(key, self.headers.get("Accept")):
+            page = not_found_page(self.path.split("?", 1)[0])
+            self._send(404, {"Content-Type": "text/html; charset=utf-8", "Vary": "Accept"}, page, head)
+            return
         self._send(404, {"Content-Type": "application/json"}, NOT_FOUND, head)
 
     def _serve(self, head: bool) -> None:
@@ -192,7 +230,7 @@ class SiteHandler(BaseHTTPRequestHandler):
         route = site.lookup(key) if key is not None else None
         path = site.path_of(route) if route is not None else None
         if route is None or path is None:
-            self._not_found(head)
+            self._not_found(head, key)
             return
         try:
             st = path.stat()
@@ -260,8 +298,19 @@ def make_server(site_dir: Path, host: str = "127.0.0.1", port: int = 8000, quiet
     """A server for `site_dir`, bound but not yet serving: call `serve_forever()` (in a thread, in tests).
 
     Port 0 picks a free port; read it back from `server.server_address[1]`.
+
+    Raises:
+        FileNotFoundError: `site_dir` is not a directory.
+        ConfigError: the port is in use, or needs privileges this process lacks.
     """
     site_dir = Path(site_dir)
     if not site_dir.is_dir():
         raise FileNotFoundError(2, "no built site here (run `hmr build` first)", str(site_dir))
-    return SiteServer(site_dir, (host, port), quiet=quiet)
+    try:
+        return SiteServer(site_dir, (host, port), quiet=quiet)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} is in use (pass --port N)") from None
+        if e.errno == errno.EACCES:
+            raise ConfigError(f"port {port} needs privileges (pass --port N, e.g. 8000)") from None
+        raise

@@ -261,7 +261,7 @@ INVALID_EDITS = [
     ("rename to a traversal key", ["rename", "image_generation", "Deliberate", "../Deliberate"]),
     ("update of a missing model", ["update", "image_generation", "No Such Model", "--set", "nsfw=true"]),
     ("remove of a missing model", ["remove", "image_generation", "No Such Model"]),
-    ("unknown category", ["add", "stable_diffusion", "X", "--set", "nsfw=false"]),
+    ("unknown category", ["add", "image_gen", "X", "--set", "nsfw=false"]),
     ("text name differs from key", ["update", "text_generation", "{text}", "--set", "name=Other/Name"]),
     ("text settings outside the whitelist", ["update", "text_generation", "{text}", "--set", "settings.evil=1"]),
 ]

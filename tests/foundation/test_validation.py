@@ -137,4 +137,5 @@ def test_import_of_malformed_legacy_file_writes_nothing(broken: dict[str, str], 
 
 def test_missing_data_dir_is_an_error(tmp_path: Path) -> None:
     r = run_hmr("validate", "--data", str(tmp_path / "nope"))
-    assert r.returncode == 1 and "data directory does not exist" in r.stderr
+    assert (r.returncode, r.stderr) == (1, f"error: data directory not found: {tmp_path / 'nope'} "
+                                           "(run from the repository root or pass --data DIR)\n")
