@@ -241,6 +241,7 @@ def test_legacy_import_from_raw_github_url(tmp_path: Path) -> None:
         assert_round_trip(LEGACY_CURRENT, site)
     finally:
         httpd.shutdown()
+        httpd.server_close()
 
 
 def test_cli_build_reports_counts(corpus_data: Path, tmp_path: Path) -> None:

@@ -25,10 +25,9 @@ from builder.replica import (
     SourceUnavailable,
     thaw,
 )
-from builder.replica.config import ENV_VARS
 from builder.routes import MANIFEST_FILE, v1_file, v1_key, v2_file, v2_key
 from builder.signing import public_bytes
-from tests.helpers import ROOT, run_hmr
+from tests.helpers import run_hmr
 from tests.replica.simulator import CDN, CdnSimulator
 from tests.replica_support import client_env_free, dead_url
 from tests.site_support import Nginx
@@ -116,13 +115,6 @@ def test_bad_values_fail_at_construction_naming_the_variable(name: str, value: s
 def test_unknown_setting_is_refused() -> None:
     with pytest.raises(ConfigError):
         ReplicaClient(env={}, cache_tll_seconds=3)
-
-
-def test_every_variable_is_documented_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Replica client"):]
-    for name in ENV_VARS:
-        assert f"`{name}`" in section, name
 
 
 # ---------------------------------------------------------------------------------------------------

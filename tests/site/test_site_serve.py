@@ -209,6 +209,7 @@ def test_hmr_serve_command(site_dir: Path, tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(10)
         log.close()
+        log.close()
     text = (tmp_path / "serve.log").read_text()
     assert '"GET /api/model_references/v2/clip HTTP/1.1" 200' in text
     assert '"GET /nope HTTP/1.1" 404' in text
