@@ -30,7 +30,7 @@ VENV_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / 
 #: what a wheel is built from (an sdist holds the same): a missing file fails the build, loudly
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "builder")
 #: cached environments unused for this long are removed (others' test runs may be using younger ones)
-STALE_SECONDS = 6 * 3600
+STALE_SECONDS = 3600
 #: a fixed timestamp for the wheel's entries, so the same sources make the same wheel (1980-01-01)
 WHEEL_EPOCH = "315532800"
 
