@@ -115,7 +115,8 @@ def _module_exists(module: str) -> bool:
 
 @click.group(cls=HmrGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-@click.version_option(package_name="horde-model-reference-site")
+# the installed distribution's version (package metadata), so a wheel and a checkout report what pip knows
+@click.version_option(None, "-V", "--version", package_name="horde-model-reference-site", message="hmr %(version)s")
 def main(debug: bool) -> None:
     """AI-Horde model reference: validate, build, publish and read the static site."""
 

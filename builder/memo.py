@@ -39,9 +39,10 @@ from builder.fs import atomic_write, walk_files
 __all__ = ["MemoTable", "cache_dir", "code_fingerprint", "digest", "fingerprint_of", "memoized", "memoized_files",
            "pack", "unpack"]
 
-#: the package's own code, and the page templates beside it (a source checkout's layout)
+#: the package's own code and its page templates (package data: `builder.site.html` reads them through
+#: importlib.resources; the memo hashes the same folder, wherever the package is installed)
 PACKAGE_DIR = Path(__file__).resolve().parent
-TEMPLATES_DIR = PACKAGE_DIR.parent / "templates"
+TEMPLATES_DIR = PACKAGE_DIR / "site" / "templates"
 #: the memo's folder inside the cache directory
 MEMO_DIR = "memo"
 

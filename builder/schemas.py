@@ -1,7 +1,10 @@
 """JSON Schemas (draft 2020-12) of the data files, one per category, plus `_category.yaml`.
 
-The committed files under `schemas/` are generated from here (`python -m builder.schemas`); a test
-keeps them equal, so editors (through the `$schema` hint) and `hmr validate` check the same rules.
+The committed schema files are generated from here (`python -m builder.schemas`), beside the three
+written by hand (index, changes, manifest): the package's copy `builder/site/schemas/` is what a build
+publishes (package data: an installed package needs no checkout), and the repository's `schemas/` is a
+mirror of it for editors (the data files' `$schema` hint points there). Tests keep all of them equal, so
+editors and `hmr validate` check the same rules.
 Each schema is self-contained so an editor needs no reference resolution.
 """
 
@@ -217,6 +220,23 @@ def render(schema: dict) -> str:
     return json.dumps(schema, indent=2) + "\n"
 
 
+def mirror(src: Path, dest: Path) -> list[str]:
+    """Make `dest` hold the same `*.json` files as `src`, byte for byte; returns the names that changed."""
+    dest.mkdir(parents=True, exist_ok=True)
+    changed = []
+    wanted = {p.name: p.read_bytes() for p in src.glob("*.json")}
+    for name, content in sorted(wanted.items()):
+        p = dest / name
+        if not p.is_file() or p.read_bytes() != content:
+            atomic_write(p, content)
+            changed.append(name)
+    for p in sorted(dest.glob("*.json")):
+        if p.name not in wanted:
+            p.unlink()
+            changed.append(p.name)
+    return changed
+
+
 def write(dest: Path) -> list[str]:
     """Write the schemas into `dest`; returns the names of files that changed."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -231,6 +251,20 @@ def write(dest: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "schemas"
-    for n in write(target):
-        print("wrote", target / n)
+    # `python -m builder.schemas [DIR]`: DIR, or else the package's copy and, run from the repository's
+    # root, its `schemas/` mirror
+    if len(sys.argv) > 1:
+        target = Path(sys.argv[1])
+        for n in write(target):
+            print("wrote", target / n)
+        sys.exit(0)
+    from importlib.resources import files
+
+    packaged = files("builder.site") / "schemas"
+    if not isinstance(packaged, Path):
+        sys.exit("error: the package is not installed as plain files: pass a folder to write to")
+    for n in write(packaged):
+        print("wrote", packaged / n)
+    if Path("schemas").is_dir():
+        for n in mirror(packaged, Path("schemas")):
+            print("mirrored", Path("schemas") / n)

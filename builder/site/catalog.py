@@ -8,14 +8,16 @@ v1 text file, and the published JSON Schemas.
 - `INCLUDE_GROUP_FILE` (`v1/text_generation.include_group.json`): what the old API answers to
   `v1/text_generation?include_group=true` (db.json plus `text_model_group` and its summary, re-dumped
   with `json.dumps` defaults as the old API does). The route table maps the query onto it.
-- `schemas/<name>.json`: a copy of the repository's `schemas/*.json`, the `$schema` hint targets.
+- `schemas/<name>.json`: the package's JSON Schemas (package data, `SCHEMAS_DIR`), the `$schema` hint
+  targets; the repository's `schemas/` folder is a mirror of them for editors (`python -m builder.schemas`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import orjson
@@ -24,10 +26,11 @@ from builder.memo import memoized
 from builder.routes import INCLUDE_GROUP_FILE, INDEX_FILE, schema_file
 
 __all__ = ["INCLUDE_GROUP_FILE", "INDEX_FILE", "INDEX_SCHEMA_VERSION", "SCHEMAS_DIR", "catalog_files", "include_group_json",
-           "index_json", "index_row", "schema_files"]
+           "index_json", "index_row", "schema_files", "schema_paths"]
 
 INDEX_SCHEMA_VERSION = 1
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+#: package data, so an installed package builds without a source checkout
+SCHEMAS_DIR: Traversable = files("builder.site") / "schemas"
 
 _ROW_FIELDS = ("baseline", "nsfw", "tags", "inpainting", "style", "size_on_disk_bytes", "parameters")
 
@@ -59,11 +62,16 @@ def include_group_json(db_json: bytes) -> bytes:
     return json.dumps(include_group(json.loads(db_json))).encode("utf-8")
 
 
-def schema_files(root: Path = SCHEMAS_DIR) -> dict[str, bytes]:
-    """`schemas/<name>.json` -> bytes, for every schema the repository holds."""
+def schema_paths(root: Traversable = SCHEMAS_DIR) -> list[Traversable]:
+    """Every `*.json` schema under `root`, by name."""
     if not root.is_dir():
-        return {}
-    return {schema_file(p.name): p.read_bytes() for p in sorted(root.glob("*.json"))}
+        return []
+    return sorted((p for p in root.iterdir() if p.name.endswith(".json") and p.is_file()), key=lambda p: p.name)
+
+
+def schema_files(root: Traversable = SCHEMAS_DIR) -> dict[str, bytes]:
+    """`schemas/<name>.json` -> bytes, for every schema the package holds."""
+    return {schema_file(p.name): p.read_bytes() for p in schema_paths(root)}
 
 
 def catalog_files(v2: Mapping[str, Mapping[str, Mapping[str, Any]]], v1_text: bytes | None) -> dict[str, bytes]:

@@ -1,4 +1,5 @@
-"""The HTML browse pages: a home page, a table per category, a page per model (jinja2, `templates/`).
+"""The HTML browse pages: a home page, a table per category, a page per model (jinja2, `templates/`: package
+data of `builder.site`, read through importlib.resources).
 
 Plain HTML rendered on the server (the tables are complete without JavaScript; `assets/table.js` adds
 the filters, and the NSFW toggle is a CSS checkbox), readable on a phone. Every value from data is
@@ -14,16 +15,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
 
 from builder.categories import CATEGORIES
-from builder.memo import TEMPLATES_DIR, MemoTable, cache_dir, digest
+from builder.memo import MemoTable, cache_dir, digest
 from builder.records import CategoryData
 from builder.routes import model_key, schema_file, v1_key, v2_key
-from builder.site.catalog import SCHEMAS_DIR
+from builder.site.catalog import schema_paths
 from builder.site.pages import ASSETS, HOME, category_page, href, model_page, root_of
 from builder.site.source import SourceFacts, github_origin
 
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["Renderer", "SiteConfig", "environment", "fields_html", "html_files", "human_bytes", "human_params",
            "linkable", "model_context", "nav_html", "row_context", "size_of", "value_html"]
 
-TEMPLATES = TEMPLATES_DIR
+#: the page templates and their assets (the memo's TEMPLATES_DIR is the same folder)
+TEMPLATES = files("builder.site") / "templates"
 REPOSITORY_ENV = "HMR_REPOSITORY_URL"
 BRANCH_ENV = "HMR_REPOSITORY_BRANCH"
 SITE_URL_ENV = "HMR_SITE_URL"
@@ -271,7 +274,7 @@ def environment() -> Any:
     if cache is not None:
         (cache / "jinja").mkdir(parents=True, exist_ok=True)
         bcc = jinja2.FileSystemBytecodeCache(str(cache / "jinja"))
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+    return jinja2.Environment(loader=jinja2.PackageLoader("builder.site", "templates"), autoescape=True,
                               bytecode_cache=bcc, auto_reload=False, trim_blocks=True, lstrip_blocks=True)
 
 
@@ -375,7 +378,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
     home = {
         "root": "", "categories": summary, "total": sum(s["count"] for s in summary),
         "last": _last_change(history), "schemas": [{"name": p.name, "href": href(schema_file(p.name))}
-                                                   for p in sorted(SCHEMAS_DIR.glob("*.json"))],
+                                                   for p in schema_paths()],
     }
     out[HOME] = r.render("home.html", orjson.dumps(home), lambda: {**home, "nav": nav("")})
     r.save()

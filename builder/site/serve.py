@@ -55,10 +55,8 @@ def _not_found_template() -> Any:
     # no bytecode cache: a preview server writes nothing but its answers
     import jinja2
 
-    from builder.site.html import TEMPLATES
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, trim_blocks=True,
-                             lstrip_blocks=True)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("builder.site", "templates"), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
     return env.get_template(NOT_FOUND_TEMPLATE)
 
 

@@ -26,16 +26,14 @@ BUNDLED = ROOT / "data"
 
 @pytest.fixture(scope="module")
 def code_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the package, its templates and schemas: a source checkout that tests may edit."""
+    """A copy of the package (its templates and schemas are package data): a source checkout that tests may edit."""
     root = tmp_path_factory.mktemp("code")
     shutil.copytree(ROOT / "builder", root / "builder", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "templates", root / "templates")
-    shutil.copytree(ROOT / "schemas", root / "schemas")
     return root
 
 
 def test_fingerprint_covers_every_module_and_template(code_copy: Path) -> None:
-    package, templates = code_copy / "builder", code_copy / "templates"
+    package, templates = code_copy / "builder", code_copy / "builder" / "site" / "templates"
     assert memo.code_fingerprint() == memo.fingerprint_of(memo.PACKAGE_DIR, memo.TEMPLATES_DIR)
     assert memo.fingerprint_of(package, templates) == memo.code_fingerprint()  # a faithful copy
     base = memo.fingerprint_of(package, templates)
