@@ -139,6 +139,20 @@ QUERY_VARIANTS = {
 }
 TRUE_VALUES = ("1", "true", "t", "yes", "y", "on")
 
+#: CORS, as GitHub raw sends it: every response may be read by any origin, and its ETag too (a browser
+#: client revalidates with If-None-Match). Sent by `hmr serve`, the nginx config and the bucket rules.
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "ETag"}
+#: the answer to an OPTIONS preflight (any key): reads only, the conditional-request headers allowed
+CORS_METHODS = "GET, HEAD, OPTIONS"
+CORS_ALLOW_HEADERS = "If-None-Match, If-Modified-Since, Range, Accept, Accept-Encoding"
+CORS_MAX_AGE = "86400"
+PREFLIGHT_HEADERS = {
+    **CORS_HEADERS,
+    "Access-Control-Allow-Methods": CORS_METHODS,
+    "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+    "Access-Control-Max-Age": CORS_MAX_AGE,
+}
+
 _TYPES = {
     ".json": "application/json",
     ".csv": "text/csv; charset=utf-8",

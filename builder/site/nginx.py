@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from builder.errors import HmrError
 from builder.memo import memoized
-from builder.routes import PRIVATE_PREFIX, QUERY_VARIANTS, TRUE_VALUES, Route, routes
+from builder.routes import CORS_HEADERS, PREFLIGHT_HEADERS, PRIVATE_PREFIX, QUERY_VARIANTS, TRUE_VALUES, Route, routes
 
 __all__ = ["NGINX_CONF", "NOT_FOUND_BODY", "NginxConfigError", "nginx_config", "nginx_files"]
 
@@ -70,6 +70,12 @@ def _ext(file: str) -> str:
     name = file.rsplit("/", 1)[-1]
     dot = name.rfind(".")
     return name[dot + 1:] if dot > 0 else ""
+
+
+def _cors(indent: str) -> list[str]:
+    # nginx drops inherited add_header lines in a location that has its own, so every location that
+    # sets Cache-Control repeats these; `always` puts them on the 404s and 405s too
+    return [f"{indent}add_header {k} {_q(v)} always;" for k, v in CORS_HEADERS.items()]
 
 
 def _segment(key: str) -> str:
@@ -150,12 +156,18 @@ def nginx_config(route_list: Iterable[Route]) -> str:
         "etag on;",
         "if_modified_since exact;",
         "",
+        "# CORS as GitHub raw answers it; a preflight (OPTIONS) is answered for every key",
+        *_cors(""),
+        *(f"add_header {k} {_q(v)} always;" for k, v in PREFLIGHT_HEADERS.items() if k not in CORS_HEADERS),
+        "if ($request_method = OPTIONS) { return 204; }",
+        "",
         "# 404 as the old API answers it",
         "error_page 404 @hmr_not_found;",
         "location @hmr_not_found {",
         "    types { }",
         "    default_type application/json;",
         "    charset off;",
+        *_cors("    "),
         f"    return 404 '{NOT_FOUND_BODY}';",
         "}",
         "",
@@ -171,6 +183,7 @@ def nginx_config(route_list: Iterable[Route]) -> str:
         out += [
             head,
             f"    add_header Cache-Control {_q(seg_cache[seg])};",
+            *_cors("    "),
             f"    try_files {tries} =404;",
             "}",
         ]
@@ -186,6 +199,7 @@ def nginx_config(route_list: Iterable[Route]) -> str:
             f"# {key}?{param}=true is its own object ({target}), as the old API computed it",
             f"location = {_q('/' + key)} {{",
             f"    add_header Cache-Control {_q(r.cache_control)};",
+            *_cors("    "),
             f'    if ($arg_{param} ~* "^({truth})$") {{ rewrite ^ {_qfile("/" + by_key[target].file)} last; }}',
             f"    try_files {_qfile('/' + r.file)} =404;",
             "}",
@@ -195,7 +209,8 @@ def nginx_config(route_list: Iterable[Route]) -> str:
     for key in sorted(exact):
         r = exact[key]
         t = _Type.parse(r.content_type)
-        lines = [f"location = {_q('/' + key)} {{", f"    add_header Cache-Control {_q(r.cache_control)};"]
+        lines = [f"location = {_q('/' + key)} {{", f"    add_header Cache-Control {_q(r.cache_control)};",
+                 *_cors("    ")]
         if generic_type(r.file) != t:
             lines += ["    types { }", f"    default_type {t.mime};"]
             lines.append(f"    charset {t.charset}; charset_types {t.mime};" if t.charset else "    charset off;")
@@ -206,6 +221,7 @@ def nginx_config(route_list: Iterable[Route]) -> str:
         out += [
             f"location = {_q('/' + d)} {{",
             f"    add_header Cache-Control {_q(r.cache_control)};",
+            *_cors("    "),
             f"    try_files {_qfile('/' + r.file)} =404;",
             "}",
         ]
