@@ -90,6 +90,15 @@ def categories_file(version: str) -> str:
     return f"{API}/model_references/{version}/model_categories.json"
 
 
+#: the old API's `model_references/statistics/{category}` (the grouped text variant: `<cat>.grouped`)
+STATISTICS = f"{API}/model_references/statistics"
+
+
+def statistics_file(category: str, grouped: bool = False) -> str:
+    """The site file of a category's statistics; `grouped`: the `group_text_models=true` variant."""
+    return f"{STATISTICS}/{category}{'.grouped' if grouped else ''}.json"
+
+
 def metadata_prefix(version: str) -> str:
     """The folder of a tree's `metadata/...` endpoints."""
     return f"{API}/model_references/{version}/metadata"
@@ -136,6 +145,7 @@ V1_ALIASES = {
 #: a CDN needs the same rule (e.g. a Cloudflare Transform Rule). Truth values as FastAPI parses a bool.
 QUERY_VARIANTS = {
     _V1 + "text_generation": ("include_group", _V1 + "text_generation.include_group.json"),
+    f"{STATISTICS}/text_generation": ("group_text_models", f"{STATISTICS}/text_generation.grouped.json"),
 }
 TRUE_VALUES = ("1", "true", "t", "yes", "y", "on")
 
