@@ -99,6 +99,11 @@ def statistics_file(category: str, grouped: bool = False) -> str:
     return f"{STATISTICS}/{category}{'.grouped' if grouped else ''}.json"
 
 
+def text_api_file(name: str) -> str:
+    """The site file of a text utility document of the old API (`name` e.g. "groups/summary")."""
+    return f"{V2}/text_generation/{name}.json"
+
+
 def metadata_prefix(version: str) -> str:
     """The folder of a tree's `metadata/...` endpoints."""
     return f"{API}/model_references/{version}/metadata"

@@ -11,6 +11,7 @@ any stage fails (validation errors included), and a build that changes nothing w
     metadata_files        the old API's metadata/... endpoints
     catalog_files         search index, include_group variant, schemas
     statistics_files      the old API's statistics/{category} (and the grouped text variant)
+    text_api_files        the old API's v2/text_generation/{groups, distinct_baselines, ...}
     change_feed           changes.json / changes.atom against the previous build
     html_files            the browse pages
     manifest_files        the manifest over every key above, and its signature
@@ -35,6 +36,7 @@ from builder.site.nginx import nginx_files
 from builder.site.outputs import compiled_files, v2_records
 from builder.site.source import source_facts
 from builder.site.stats import statistics_files
+from builder.site.textapi import text_api_files
 from builder.site.writer import WriteStats, write_tree
 
 __all__ = ["BuildResult", "build"]
@@ -76,6 +78,7 @@ def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,
     files.update(catalog_files(v2, files.get(v1_file("text_generation"))))
     files.update(statistics_files(v2, facts.source_date_epoch if facts.source_date_epoch is not None
                                   else facts.source_time()))
+    files.update(text_api_files(v2["text_generation"]))
 
     with open_previous(previous, out_dir) as prev:
         prev_manifest = previous_manifest if previous_manifest is not None else prev.manifest()

@@ -1,0 +1,116 @@
+"""The old API's text-model utilities (`v2/text_generation/...`), precomputed from the published records.
+
+With the existing library's (8.6.2) semantics, over the v2 text records (their `text_model_group`):
+
+- `groups`: `{"groups": [...]}`, the distinct groups, sorted;
+- `distinct_baselines`: `{"baselines": [...]}`, the distinct non-blank baselines (trimmed), sorted;
+- `groups/health`: every group's issues (a single member, members with different baselines or
+  nsfw flags, members without baseline or description), with the counts per issue type;
+- `groups/summary`: per group the member counts, sizes and issues, with the totals.
+
+A static site has no alias, family or name-schema store (the old API's REPLICA had none either), so
+the summary's `has_custom_schema`, `family_name`, `alias_canonical` and `aliases` are the defaults.
+The documents are serialised as the old FastAPI answers are (compact, UTF-8).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from builder.legacy.textgroups import BACKEND_PREFIXES, parse_name, size_sort_key, strip_backend
+from builder.routes import text_api_file
+
+__all__ = ["group_health_issues", "groups_by_name", "text_api_files"]
+
+Records = Mapping[str, Mapping[str, Any]]
+Members = list[tuple[str, Mapping[str, Any]]]
+
+
+def groups_by_name(records: Records) -> dict[str, Members]:
+    """Group -> its (key, record) members, for the records whose `text_model_group` is a non-empty string."""
+    out: dict[str, Members] = {}
+    for key, rec in records.items():
+        group = rec.get("text_model_group")
+        if isinstance(group, str) and group:
+            out.setdefault(group, []).append((key, rec))
+    return out
+
+
+def _issue(group: str, kind: str, message: str, severity: str = "warning") -> dict[str, Any]:
+    return {"group_name": group, "issue_type": kind, "message": message, "severity": severity}
+
+
+def group_health_issues(group: str, members: Members) -> list[dict[str, Any]]:
+    """The health issues of one group's canonical members, in the old API's order and wording."""
+    issues = []
+    if len(members) == 1:
+        issues.append(_issue(group, "singleton_group", "Group currently contains one canonical model", "info"))
+    baselines = {r["baseline"] for _, r in members if isinstance(r.get("baseline"), str) and r["baseline"]}
+    no_baseline = sum(1 for _, r in members if not (isinstance(r.get("baseline"), str) and r["baseline"]))
+    nsfw = {r["nsfw"] for _, r in members if isinstance(r.get("nsfw"), bool)}
+    no_description = sum(1 for _, r in members if not r.get("description"))
+    if len(baselines) > 1:
+        issues.append(_issue(group, "inconsistent_baseline",
+                             f"Members have different baselines: {', '.join(sorted(baselines))}"))
+    if len(nsfw) > 1:
+        issues.append(_issue(group, "inconsistent_nsfw", "Members have different NSFW flags"))
+    if no_baseline:
+        issues.append(_issue(group, "missing_baseline", f"{no_baseline} member(s) missing baseline"))
+    if no_description:
+        issues.append(_issue(group, "missing_description", f"{no_description} member(s) missing description", "info"))
+    return issues
+
+
+def _canonical(members: Members) -> Members:
+    return [(k, r) for k, r in members if not k.startswith(BACKEND_PREFIXES)]
+
+
+def _health(groups: Mapping[str, Members]) -> dict[str, Any]:
+    issues: list[dict[str, Any]] = []
+    with_issues = 0
+    counts: dict[str, int] = {}
+    for group in sorted(groups):
+        found = group_health_issues(group, _canonical(groups[group]))
+        with_issues += bool(found)
+        issues += found
+        for i in found:
+            counts[i["issue_type"]] = counts.get(i["issue_type"], 0) + 1
+    return {"issues": issues, "total_groups_checked": len(groups), "groups_with_issues": with_issues,
+            "issue_counts_by_type": counts}
+
+
+def _summary(groups: Mapping[str, Members]) -> dict[str, Any]:
+    entries = []
+    total = with_issues = 0
+    for group in sorted(groups):
+        members = groups[group]
+        canonical = _canonical(members)
+        total += len(members)
+        sizes = {s for s in (parse_name(strip_backend(k)).size for k, _ in canonical) if s}
+        issues = group_health_issues(group, canonical)
+        with_issues += bool(issues)
+        entries.append({
+            "group_name": group, "canonical_count": len(canonical), "backend_duplicate_count": len(members) -
+            len(canonical), "has_custom_schema": False, "family_name": None, "alias_canonical": None, "aliases": [],
+            "available_sizes": sorted(sizes, key=size_sort_key), "health_issues": issues,
+        })
+    return {"groups": entries, "total_groups": len(entries), "total_models": total, "groups_with_families": 0,
+            "groups_with_aliases": 0, "groups_with_issues": with_issues}
+
+
+def _json(doc: Any) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def text_api_files(records: Records) -> dict[str, bytes]:
+    """The text utility documents (module docstring) of the published text records (key -> v2 record)."""
+    groups = groups_by_name(records)
+    baselines = {r["baseline"].strip() for r in records.values() if isinstance(r.get("baseline"), str)}
+    return {
+        text_api_file("groups"): _json({"groups": sorted(groups)}),
+        text_api_file("distinct_baselines"): _json({"baselines": sorted(b for b in baselines if b)}),
+        text_api_file("groups/health"): _json(_health(groups)),
+        text_api_file("groups/summary"): _json(_summary(groups)),
+    }
