@@ -6,7 +6,10 @@ With the existing library's (8.6.2) semantics, over the v2 text records (their `
 - `distinct_baselines`: `{"baselines": [...]}`, the distinct non-blank baselines (trimmed), sorted;
 - `groups/health`: every group's issues (a single member, members with different baselines or
   nsfw flags, members without baseline or description), with the counts per issue type;
-- `groups/summary`: per group the member counts, sizes and issues, with the totals.
+- `groups/summary`: per group the member counts, sizes and issues, with the totals;
+- `families/detect` (default parameters): families suggested from the groups' shared `-` prefixes
+  (the longest prefix holding at least two unclaimed groups of at least three characters wins);
+- `families`: the stored families, none on a static site (`{"families": []}`).
 
 A static site has no alias, family or name-schema store (the old API's REPLICA had none either), so
 the summary's `has_custom_schema`, `family_name`, `alias_canonical` and `aliases` are the defaults.
@@ -19,10 +22,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from builder.legacy.textgroups import BACKEND_PREFIXES, parse_name, size_sort_key, strip_backend
+from builder.legacy.textgroups import BACKEND_PREFIXES, base_name, parse_name, size_sort_key, strip_backend
 from builder.routes import text_api_file
 
-__all__ = ["group_health_issues", "groups_by_name", "text_api_files"]
+__all__ = ["detect_families", "group_health_issues", "groups_by_name", "text_api_files"]
 
 Records = Mapping[str, Mapping[str, Any]]
 Members = list[tuple[str, Mapping[str, Any]]]
@@ -100,6 +103,35 @@ def _summary(groups: Mapping[str, Members]) -> dict[str, Any]:
             "groups_with_aliases": 0, "groups_with_issues": with_issues}
 
 
+def detect_families(groups: list[str], min_prefix: int = 3, min_size: int = 2) -> dict[str, list[str]]:
+    """Suggested families of the sorted group names `groups`: prefix -> its member groups, by prefix."""
+    holders: dict[str, set[str]] = {}
+    for g in groups:
+        parts = g.split("-")
+        for depth in range(len(parts) - 1, 0, -1):  # every proper "-" prefix, longest first
+            prefix = "-".join(parts[:depth])
+            if len(prefix) >= min_prefix:
+                holders.setdefault(prefix, set()).add(g)
+    claimed: set[str] = set()
+    found: dict[str, list[str]] = {}
+    # longest first; prefixes of one length in the order they were first seen (a stable sort)
+    for prefix in sorted(holders, key=lambda p: -len(p)):
+        free = sorted(holders[prefix] - claimed)
+        if len(free) >= min_size:
+            found[prefix] = free
+            claimed.update(free)
+    return dict(sorted(found.items()))
+
+
+def _families_detect(records: Records) -> dict[str, Any]:
+    names = sorted({base_name(k) for k in records})
+    families = detect_families(names)
+    members = sum(len(m) for m in families.values())
+    return {"suggestions": [{"family_name": f, "members": m} for f, m in families.items()],
+            "total_groups_analyzed": len(names), "groups_in_families": members,
+            "standalone_groups": len(names) - members}
+
+
 def _json(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -113,4 +145,6 @@ def text_api_files(records: Records) -> dict[str, bytes]:
         text_api_file("distinct_baselines"): _json({"baselines": sorted(b for b in baselines if b)}),
         text_api_file("groups/health"): _json(_health(groups)),
         text_api_file("groups/summary"): _json(_summary(groups)),
+        text_api_file("families/detect"): _json(_families_detect(records)),
+        text_api_file("families"): _json({"families": []}),
     }

@@ -15,7 +15,9 @@ from tests.site_support import Http
 # 8.6.2's text_utils routes (service/v2/routers/text_utils.py) on a REPLICA (no alias, family or
 # schema store), written out over its own parser: its service needs FastAPI, which the client lacks
 OLD_TEXT_UTILS = """
-from horde_model_reference.analytics.text_model_parser import parameter_size_sort_key, parse_text_model_name
+from horde_model_reference.analytics.text_model_parser import (get_base_model_name, parameter_size_sort_key,
+                                                               parse_text_model_name)
+from horde_model_reference.group_families import detect_families
 from horde_model_reference.text_backend_names import has_legacy_text_backend_prefix
 models = {k: v for k, v in DATA.items() if isinstance(v, dict)}
 groups = {}
@@ -63,7 +65,13 @@ for g in sorted(groups):
     entries.append({"group_name": g, "canonical_count": len(canon), "backend_duplicate_count": len(groups[g]) - len(canon),
                     "has_custom_schema": False, "family_name": None, "alias_canonical": None, "aliases": [],
                     "available_sizes": sorted(sizes, key=parameter_size_sort_key), "health_issues": found})
+names = sorted({get_base_model_name(k) for k in models})
+fams = detect_families(names, min_prefix_length=3, min_family_size=2)
+n_in = sum(len(m) for m in fams.values())
 OUT = {
+    "families/detect": {"suggestions": [{"family_name": f, "members": m} for f, m in fams.items()],
+                        "total_groups_analyzed": len(names), "groups_in_families": n_in,
+                        "standalone_groups": len(names) - n_in},
     "groups": {"groups": sorted(groups)},
     "distinct_baselines": {"baselines": sorted({d["baseline"].strip() for d in models.values()
                                                 if isinstance(d.get("baseline"), str) and d["baseline"].strip()})},
@@ -84,6 +92,20 @@ def test_text_utilities_equal_the_existing_library(site_dir: Path, run_862: Run8
     assert len(theirs["groups"]["groups"]) > 100
     assert len(theirs["groups/health"]["issue_counts_by_type"]) > 2
     assert any(len(e["available_sizes"]) > 1 for e in theirs["groups/summary"]["groups"])
+    assert len(theirs["families/detect"]["suggestions"]) > 3
+    assert json.loads((site_dir / text_api_file("families")).read_bytes()) == {"families": []}
+
+
+def test_family_detection_of_chosen_names(run_862: Run862) -> None:
+    from builder.site.textapi import detect_families
+
+    names = sorted(["Llama-3", "Llama-3-Instruct", "Llama-3-Chat-X", "Llama-2", "Llama-2-Chat", "Mi", "Mi-A", "Mi-B",
+                    "Qwen-A-B-C", "Qwen-A-B-D", "Qwen-A-E", "Qwen-F", "abc-x", "abd-x", "Solo", "Ab-Cd-Ef", "Ab-Cd-Eg"])
+    script = ("from horde_model_reference.group_families import detect_families\n"
+              "OUT = [detect_families(DATA, min_prefix_length=a, min_family_size=b) for a, b in "
+              "((3, 2), (2, 2), (5, 3), (2, 3))]")
+    theirs = run_862(script, names)
+    assert [detect_families(names, a, b) for a, b in ((3, 2), (2, 2), (5, 3), (2, 3))] == theirs
 
 
 @pytest.mark.parametrize("server", ["served", "nginx"])
@@ -91,7 +113,8 @@ def test_text_utilities_are_served(site_dir: Path, server: str, request: pytest.
     fixture = request.getfixturevalue(server)
     http = Http(fixture[1] if server == "served" else fixture.port)
     try:
-        for name in ("groups", "distinct_baselines", "groups/health", "groups/summary"):
+        for name in ("groups", "distinct_baselines", "groups/health", "groups/summary", "families",
+                     "families/detect"):
             key = text_api_file(name)[: -len(".json")]
             r = http.request("/" + key)
             assert r.status == 200 and r.headers["content-type"].startswith("application/json"), name
