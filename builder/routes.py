@@ -153,6 +153,12 @@ QUERY_VARIANTS = {
     f"{STATISTICS}/text_generation": ("group_text_models", f"{STATISTICS}/text_generation.grouped.json"),
 }
 TRUE_VALUES = ("1", "true", "t", "yes", "y", "on")
+#: Query lookups of the old API: key -> (parameter, folder): `key?param=V` is answered by the object
+#: `<folder>V` (V as the query decodes it, "/" nesting), e.g. `v2/text_generation/parse_name?name=N`
+#: by `v2/text_generation/parse_name/N`, which is also a plain static key.
+QUERY_LOOKUPS = {
+    f"{V2}/text_generation/parse_name": ("name", f"{V2}/text_generation/parse_name/"),
+}
 
 #: CORS, as GitHub raw sends it: every response may be read by any origin, and its ETag too (a browser
 #: client revalidates with If-None-Match). Sent by `hmr serve`, the nginx config and the bucket rules.
@@ -223,12 +229,18 @@ def route_map(files: Iterable[str]) -> dict[str, Route]:
 
 
 def query_variant(key: str, query: str) -> str | None:
-    """The file key that answers `key?query` when the query selects a variant (see QUERY_VARIANTS)."""
+    """The file key that answers `key?query` when the query selects a variant (see QUERY_VARIANTS and
+    QUERY_LOOKUPS)."""
+    lookup = QUERY_LOOKUPS.get(key)
     variant = QUERY_VARIANTS.get(key)
-    if variant is None or not query:
+    if (variant is None and lookup is None) or not query:
         return None
     from urllib.parse import parse_qs
 
+    if lookup is not None:
+        names = parse_qs(query).get(lookup[0])
+        return f"{lookup[1]}{names[-1]}.json" if names else None
+    assert variant is not None
     values = parse_qs(query, keep_blank_values=True).get(variant[0])
     if values and values[-1].strip().lower() in TRUE_VALUES:
         return variant[1]

@@ -24,9 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from builder.errors import Problem
 from builder.load import load_valid
-from builder.routes import v1_file
+from builder.memo import memoized_files
+from builder.routes import v1_file, v2_file
 from builder.site.catalog import catalog_files
 from builder.site.changes import change_feed, open_previous
 from builder.site.html import SiteConfig, html_files
@@ -76,9 +79,14 @@ def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,
     files = compiled_files(cats, v2)
     files.update(metadata_files(cats, facts.category_times))
     files.update(catalog_files(v2, files.get(v1_file("text_generation"))))
-    files.update(statistics_files(v2, facts.source_date_epoch if facts.source_date_epoch is not None
-                                  else facts.source_time()))
-    files.update(text_api_files(v2["text_generation"]))
+    # statistics and text utilities are functions of the compiled v2 files (and the build time):
+    # remembered by their bytes, so a build of unchanged data skips them
+    v2_bytes = [files.get(v2_file(c), b"") for c in v2]
+    when = facts.source_date_epoch if facts.source_date_epoch is not None else facts.source_time()
+    files.update(memoized_files("statistics", [repr(when).encode(), *v2_bytes], lambda: statistics_files(v2, when)))
+    v1_text = files.get(v1_file("text_generation"))
+    files.update(memoized_files("text_api", [files.get(v2_file("text_generation"), b""), v1_text or b""],
+                                lambda: text_api_files(v2["text_generation"], orjson.loads(v1_text) if v1_text else ())))
 
     with open_previous(previous, out_dir) as prev:
         prev_manifest = previous_manifest if previous_manifest is not None else prev.manifest()

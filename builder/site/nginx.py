@@ -21,7 +21,16 @@ from functools import lru_cache
 
 from builder.errors import HmrError
 from builder.memo import memoized
-from builder.routes import CORS_HEADERS, PREFLIGHT_HEADERS, PRIVATE_PREFIX, QUERY_VARIANTS, TRUE_VALUES, Route, routes
+from builder.routes import (
+    CORS_HEADERS,
+    PREFLIGHT_HEADERS,
+    PRIVATE_PREFIX,
+    QUERY_LOOKUPS,
+    QUERY_VARIANTS,
+    TRUE_VALUES,
+    Route,
+    routes,
+)
 
 __all__ = ["NGINX_CONF", "NOT_FOUND_BODY", "NginxConfigError", "nginx_config", "nginx_files"]
 
@@ -202,6 +211,23 @@ def nginx_config(route_list: Iterable[Route]) -> str:
             *_cors("    "),
             f'    if ($arg_{param} ~* "^({truth})$") {{ rewrite ^ {_qfile("/" + by_key[target].file)} last; }}',
             f"    try_files {_qfile('/' + r.file)} =404;",
+            "}",
+        ]
+    # the old API's query lookups (parse_name?name=N): the object of that name, else the JSON 404.
+    # nginx's $arg_ is the raw query value, so a value percent-encoded by the client (%2F for "/")
+    # names no file here; `hmr serve` decodes it (a CDN rule should too)
+    for key, (param, folder) in sorted(QUERY_LOOKUPS.items()):
+        if not any(k.startswith(folder) for k in by_key) or not all(c.isalnum() or c in "/_-." for c in folder):
+            continue
+        out += [
+            "",
+            f"# {key}?{param}=V is the object {folder}V",
+            f"location = {_q('/' + key)} {{",
+            *_cors("    "),
+            # the value becomes a path: no ".." may climb out of the folder (or the site)
+            f'    if ($arg_{param} ~ "\\.\\.") {{ return 404; }}',
+            f'    if ($arg_{param} != "") {{ rewrite ^ /{folder}$arg_{param}.json last; }}',
+            "    return 404;",
             "}",
         ]
     if exact or index_dirs or hidden:

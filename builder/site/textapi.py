@@ -9,7 +9,10 @@ With the existing library's (8.6.2) semantics, over the v2 text records (their `
 - `groups/summary`: per group the member counts, sizes and issues, with the totals;
 - `families/detect` (default parameters): families suggested from the groups' shared `-` prefixes
   (the longest prefix holding at least two unclaimed groups of at least three characters wins);
-- `families`: the stored families, none on a static site (`{"families": []}`).
+- `families`: the stored families, none on a static site (`{"families": []}`);
+- `parse_name/{name}` for every published name (the v2 keys and the db.json names): what
+  `parse_name?name=...` answers (the route table maps the query onto it); `suggested_group` is the
+  name's group.
 
 A static site has no alias, family or name-schema store (the old API's REPLICA had none either), so
 the summary's `has_custom_schema`, `family_name`, `alias_canonical` and `aliases` are the defaults.
@@ -19,13 +22,13 @@ The documents are serialised as the old FastAPI answers are (compact, UTF-8).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from builder.legacy.textgroups import BACKEND_PREFIXES, base_name, parse_name, size_sort_key, strip_backend
 from builder.routes import text_api_file
 
-__all__ = ["detect_families", "group_health_issues", "groups_by_name", "text_api_files"]
+__all__ = ["detect_families", "group_health_issues", "groups_by_name", "parse_name_answer", "text_api_files"]
 
 Records = Mapping[str, Mapping[str, Any]]
 Members = list[tuple[str, Mapping[str, Any]]]
@@ -136,8 +139,16 @@ def _json(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def text_api_files(records: Records) -> dict[str, bytes]:
-    """The text utility documents (module docstring) of the published text records (key -> v2 record)."""
+def parse_name_answer(name: str) -> dict[str, Any]:
+    """The old API's `parse_name?name=` answer for `name` (no alias store: the group is the base name)."""
+    doc = parse_name(name).as_dict()
+    extras = doc.pop("extras")
+    return {**doc, "suggested_group": base_name(name), "extras": extras}
+
+
+def text_api_files(records: Records, names: Iterable[str] = ()) -> dict[str, bytes]:
+    """The text utility documents (module docstring) of the published text records (key -> v2 record);
+    `names`: the other published names (db.json's) that get a `parse_name` answer."""
     groups = groups_by_name(records)
     baselines = {r["baseline"].strip() for r in records.values() if isinstance(r.get("baseline"), str)}
     return {
@@ -147,4 +158,5 @@ def text_api_files(records: Records) -> dict[str, bytes]:
         text_api_file("groups/summary"): _json(_summary(groups)),
         text_api_file("families/detect"): _json(_families_detect(records)),
         text_api_file("families"): _json({"families": []}),
+        **{text_api_file(f"parse_name/{n}"): _json(parse_name_answer(n)) for n in dict.fromkeys([*records, *names])},
     }

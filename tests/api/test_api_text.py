@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
-from builder.routes import text_api_file, v2_file
+from builder.routes import text_api_file, v1_file, v2_file
 from tests.api.conftest import Run862
 from tests.site_support import Http
 
@@ -120,5 +121,60 @@ def test_text_utilities_are_served(site_dir: Path, server: str, request: pytest.
             assert r.status == 200 and r.headers["content-type"].startswith("application/json"), name
             assert r.headers["access-control-allow-origin"] == "*"
             assert r.body == (site_dir / text_api_file(name)).read_bytes()
+    finally:
+        http.close()
+
+
+OLD_PARSE_NAME = """
+from horde_model_reference.analytics.text_model_parser import get_base_model_name, parse_text_model_name
+OUT = {}
+for n in DATA:
+    p = parse_text_model_name(n)
+    OUT[n] = {"original_name": n, "base_name": p.base_name, "size": p.size, "variant": p.variant, "quant": p.quant,
+              "version": p.version, "suggested_group": get_base_model_name(n),
+              "extras": [{"value": e.value, "position": e.position, "inferred_type": e.inferred_type.value}
+                         for e in p.extras]}
+"""
+
+
+def test_parse_name_of_every_published_name(site_dir: Path, run_862: Run862) -> None:
+    names = list(dict.fromkeys([*json.loads((site_dir / v2_file("text_generation")).read_bytes()),
+                                *json.loads((site_dir / v1_file("text_generation")).read_bytes())]))
+    theirs = run_862(OLD_PARSE_NAME, names)
+    for n in names:
+        doc = json.loads((site_dir / text_api_file(f"parse_name/{n}")).read_bytes())
+        assert doc == theirs[n] and list(doc) == list(theirs[n]), n
+    assert any(d["extras"] for d in theirs.values())
+
+
+@pytest.mark.parametrize("server", ["served", "nginx"])
+def test_parse_name_query_is_served(site_dir: Path, server: str, request: pytest.FixtureRequest) -> None:
+    fixture = request.getfixturevalue(server)
+    http = Http(fixture[1] if server == "served" else fixture.port)
+    key = text_api_file("parse_name")[: -len(".json")]
+    try:
+        for name in ("acrastt/Marx-3B-V3", "koboldcpp/Marx-3B-V3"):
+            body = (site_dir / text_api_file(f"parse_name/{name}")).read_bytes()
+            targets = [f"/{key}?name={name}", f"/{key}/{name}"]
+            if server == "served":  # nginx hands the raw query value on: documented in the config
+                targets.append(f"/{key}?name={quote(name, safe='')}&x=1")
+            for target in targets:
+                r = http.request(target)
+                assert r.status == 200 and r.body == body, target
+                assert r.headers["access-control-allow-origin"] == "*"
+                assert r.headers["content-type"].startswith("application/json")
+        # a JSON file beside the site must not be reachable through the name
+        outside = site_dir.parent / "outside-parse-name.json"
+        outside.write_text("{}")
+        try:
+            climb = "../" * (key.count("/") + 2)
+            for target in (f"/{key}", f"/{key}?name=", f"/{key}?name=no-such-model-7B", f"/{key}?name=../../clip",
+                           f"/{key}?name={climb}outside-parse-name", f"/{key}?name={climb[:-1]}.%2Foutside-parse-name",
+                           f"/{key}?name=%2E%2E/%2E%2E/clip"):
+                r = http.request(target)
+                assert r.status == 404 and r.json() == {"detail": "Not Found"}, target
+                assert r.headers["access-control-allow-origin"] == "*"
+        finally:
+            outside.unlink()
     finally:
         http.close()
