@@ -29,6 +29,7 @@ import orjson
 from builder.errors import Problem
 from builder.load import load_valid
 from builder.memo import memoized_files
+from builder.records import ALIASES_FILE
 from builder.routes import v1_file, v2_file
 from builder.site.catalog import catalog_files
 from builder.site.changes import change_feed, open_previous
@@ -39,7 +40,7 @@ from builder.site.nginx import nginx_files
 from builder.site.outputs import compiled_files, v2_records
 from builder.site.source import source_facts
 from builder.site.stats import statistics_files
-from builder.site.textapi import text_api_files
+from builder.site.textapi import load_aliases, text_api_files
 from builder.site.writer import WriteStats, write_tree
 
 __all__ = ["BuildResult", "build"]
@@ -64,6 +65,7 @@ def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,
 
     Raises:
         ValidationFailed: the data has errors (nothing is written).
+        DataError: the group aliases file is unusable (nothing is written).
         HmrError: a setting, the key or the previous build is unusable (nothing is written).
     """
     key = None
@@ -85,8 +87,11 @@ def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,
     when = facts.source_date_epoch if facts.source_date_epoch is not None else facts.source_time()
     files.update(memoized_files("statistics", [repr(when).encode(), *v2_bytes], lambda: statistics_files(v2, when)))
     v1_text = files.get(v1_file("text_generation"))
-    files.update(memoized_files("text_api", [files.get(v2_file("text_generation"), b""), v1_text or b""],
-                                lambda: text_api_files(v2["text_generation"], orjson.loads(v1_text) if v1_text else ())))
+    aliases = load_aliases(data_dir / "text_generation" / ALIASES_FILE)
+    files.update(memoized_files("text_api", [files.get(v2_file("text_generation"), b""), v1_text or b"",
+                                             orjson.dumps(aliases)],
+                                lambda: text_api_files(v2["text_generation"], orjson.loads(v1_text) if v1_text else (),
+                                                       aliases)))
 
     with open_previous(previous, out_dir) as prev:
         prev_manifest = previous_manifest if previous_manifest is not None else prev.manifest()
