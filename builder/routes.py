@@ -191,6 +191,8 @@ _TYPES = {
 
 @dataclass(frozen=True)
 class Route:
+    """One object key of the site: the file in the site tree that answers it, with its headers."""
+
     key: str
     file: str
     content_type: str
@@ -198,11 +200,13 @@ class Route:
 
 
 def content_type(file: str) -> str:
+    """The Content-Type of a site file (by extension; an extensionless file is JSON)."""
     dot = file.rfind(".")
     return _TYPES.get(file[dot:], "application/octet-stream") if dot > file.rfind("/") else "application/json"
 
 
 def cache_control(key: str) -> str:
+    """The Cache-Control of an object key (snapshots never change; everything else is revalidated)."""
     return IMMUTABLE_CACHE if key.startswith("snapshots/") else MUTABLE_CACHE
 
 
@@ -225,6 +229,7 @@ def routes(files: Iterable[str]) -> list[Route]:
 
 
 def route_map(files: Iterable[str]) -> dict[str, Route]:
+    """`routes(files)` by object key."""
     return {r.key: r for r in routes(files)}
 
 

@@ -1,4 +1,4 @@
-"""`model_references/statistics/{category}`: the old API's category statistics, precomputed.
+"""The statistics/{category} endpoints: the old API's category statistics, precomputed.
 
 The figures are those of the existing library's `calculate_category_statistics` (8.6.2) over the
 published v2 records, in its response shape (`CategoryStatistics`), serialised as the old API's
