@@ -85,7 +85,9 @@ def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,
     # remembered by their bytes, so a build of unchanged data skips them
     v2_bytes = [files.get(v2_file(c), b"") for c in v2]
     when = facts.source_date_epoch if facts.source_date_epoch is not None else facts.source_time()
-    files.update(memoized_files("statistics", [repr(when).encode(), *v2_bytes], lambda: statistics_files(v2, when)))
+    times = {c: t.last_updated for c, t in facts.category_times.items()}
+    files.update(memoized_files("statistics", [repr((when, sorted(times.items()))).encode(), *v2_bytes],
+                                lambda: statistics_files(v2, times, when)))
     v1_text = files.get(v1_file("text_generation"))
     aliases = load_aliases(data_dir / "text_generation" / ALIASES_FILE)
     files.update(memoized_files("text_api", [files.get(v2_file("text_generation"), b""), v1_text or b"",

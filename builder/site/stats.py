@@ -2,8 +2,9 @@
 
 The figures are those of the existing library's `calculate_category_statistics` (8.6.2) over the
 published v2 records, in its response shape (`CategoryStatistics`), serialised as the old API's
-FastAPI answer is (compact, UTF-8). `computed_at` is the build's time (SOURCE_DATE_EPOCH, else the
-source's time), so an unchanged source builds the same bytes. The old route's
+FastAPI answer is (compact, UTF-8). `computed_at` is the time of the category's newest data (its
+`metadata/{category}/last_updated`; the build's time when unknown): an unchanged source builds the
+same bytes, and a change to one category does not rewrite (and redeploy) the others' statistics. The old route's
 `group_text_models=true` variant (text models merged by base name: the first member's record, named
 after the group, with every member's downloads) is its own object, `statistics/text_generation.grouped`,
 which the route table maps the query onto; for the other categories the parameter changes nothing.
@@ -159,12 +160,19 @@ def _json(doc: Mapping[str, Any]) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def statistics_files(v2: Mapping[str, Records], computed_at: float | None) -> dict[str, bytes]:
+def statistics_files(v2: Mapping[str, Records], times: Mapping[str, int | None],
+                     build_time: float | None = None) -> dict[str, bytes]:
     """`statistics/{category}.json` for every category of `v2`, and the grouped text variant;
-    `computed_at` None means now."""
-    when = int(computed_at if computed_at is not None else time.time())
-    out = {statistics_file(cat): _json(category_statistics(recs, cat, when)) for cat, recs in v2.items()}
+    `times`: category -> `computed_at` (None, or absent: `build_time`, None meaning now)."""
+    fallback = int(build_time if build_time is not None else time.time())
+
+    def when(cat: str) -> int:
+        t = times.get(cat)
+        return int(t) if t is not None else fallback
+
+    out = {statistics_file(cat): _json(category_statistics(recs, cat, when(cat))) for cat, recs in v2.items()}
     if "text_generation" in v2:
-        grouped = category_statistics(group_text_records(v2["text_generation"]), "text_generation", when)
+        grouped = category_statistics(group_text_records(v2["text_generation"]), "text_generation",
+                                      when("text_generation"))
         out[statistics_file("text_generation", grouped=True)] = _json(grouped)
     return out
