@@ -23,6 +23,8 @@ from builder.errors import ParseError, Problem
 
 RECORD_SUFFIXES = (".yaml", ".yml", ".json")
 SETTINGS_FILE = "_category.yaml"
+#: text_generation's group aliases (read by the text utilities stage, not a record)
+ALIASES_FILE = "_aliases.yaml"
 SCHEMA_HINT = "# yaml-language-server: $schema="
 
 #: the text converter's defaults.json and generation_params.json keys, for data sets that do not pin them
@@ -207,7 +209,7 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
     found: dict[str, Record] = {}
     folded: dict[str, str] = {}
     for rel, path in _walk(root):
-        if rel == SETTINGS_FILE:
+        if rel == SETTINGS_FILE or (rel == ALIASES_FILE and cat.name == "text_generation"):
             continue
         stem, suffix = os.path.splitext(rel)
         if suffix not in RECORD_SUFFIXES or rel.rsplit("/", 1)[-1].startswith("."):

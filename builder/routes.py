@@ -90,6 +90,20 @@ def categories_file(version: str) -> str:
     return f"{API}/model_references/{version}/model_categories.json"
 
 
+#: the old API's `model_references/statistics/{category}` (the grouped text variant: `<cat>.grouped`)
+STATISTICS = f"{API}/model_references/statistics"
+
+
+def statistics_file(category: str, grouped: bool = False) -> str:
+    """The site file of a category's statistics; `grouped`: the `group_text_models=true` variant."""
+    return f"{STATISTICS}/{category}{'.grouped' if grouped else ''}.json"
+
+
+def text_api_file(name: str) -> str:
+    """The site file of a text utility document of the old API (`name` e.g. "groups/summary")."""
+    return f"{V2}/text_generation/{name}.json"
+
+
 def metadata_prefix(version: str) -> str:
     """The folder of a tree's `metadata/...` endpoints."""
     return f"{API}/model_references/{version}/metadata"
@@ -136,8 +150,29 @@ V1_ALIASES = {
 #: a CDN needs the same rule (e.g. a Cloudflare Transform Rule). Truth values as FastAPI parses a bool.
 QUERY_VARIANTS = {
     _V1 + "text_generation": ("include_group", _V1 + "text_generation.include_group.json"),
+    f"{STATISTICS}/text_generation": ("group_text_models", f"{STATISTICS}/text_generation.grouped.json"),
 }
 TRUE_VALUES = ("1", "true", "t", "yes", "y", "on")
+#: Query lookups of the old API: key -> (parameter, folder): `key?param=V` is answered by the object
+#: `<folder>V` (V as the query decodes it, "/" nesting), e.g. `v2/text_generation/parse_name?name=N`
+#: by `v2/text_generation/parse_name/N`, which is also a plain static key.
+QUERY_LOOKUPS = {
+    f"{V2}/text_generation/parse_name": ("name", f"{V2}/text_generation/parse_name/"),
+}
+
+#: CORS, as GitHub raw sends it: every response may be read by any origin, and its ETag too (a browser
+#: client revalidates with If-None-Match). Sent by `hmr serve`, the nginx config and the bucket rules.
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "ETag"}
+#: the answer to an OPTIONS preflight (any key): reads only, the conditional-request headers allowed
+CORS_METHODS = "GET, HEAD, OPTIONS"
+CORS_ALLOW_HEADERS = "If-None-Match, If-Modified-Since, Range, Accept, Accept-Encoding"
+CORS_MAX_AGE = "86400"
+PREFLIGHT_HEADERS = {
+    **CORS_HEADERS,
+    "Access-Control-Allow-Methods": CORS_METHODS,
+    "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+    "Access-Control-Max-Age": CORS_MAX_AGE,
+}
 
 _TYPES = {
     ".json": "application/json",
@@ -199,12 +234,18 @@ def route_map(files: Iterable[str]) -> dict[str, Route]:
 
 
 def query_variant(key: str, query: str) -> str | None:
-    """The file key that answers `key?query` when the query selects a variant (see QUERY_VARIANTS)."""
+    """The file key that answers `key?query` when the query selects a variant (see QUERY_VARIANTS and
+    QUERY_LOOKUPS)."""
+    lookup = QUERY_LOOKUPS.get(key)
     variant = QUERY_VARIANTS.get(key)
-    if variant is None or not query:
+    if (variant is None and lookup is None) or not query:
         return None
     from urllib.parse import parse_qs
 
+    if lookup is not None:
+        names = parse_qs(query).get(lookup[0])
+        return f"{lookup[1]}{names[-1]}.json" if names else None
+    assert variant is not None
     values = parse_qs(query, keep_blank_values=True).get(variant[0])
     if values and values[-1].strip().lower() in TRUE_VALUES:
         return variant[1]

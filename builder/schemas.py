@@ -208,10 +208,28 @@ def category_settings_schema() -> dict:
     }
 
 
+def group_aliases_schema() -> dict:
+    """The JSON Schema (2020-12) of `data/text_generation/_aliases.yaml`: canonical group -> the base
+    names that belong to it (the old API's alias store, in its file's shape)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{SCHEMA_ROOT_URL}_aliases.schema.json",
+        "title": "AI-Horde model reference: text model group aliases (data/text_generation/_aliases.yaml)",
+        "type": "object",
+        "propertyNames": {"minLength": 1},
+        "additionalProperties": {
+            "type": "object", "additionalProperties": False, "required": ["aliases"],
+            "properties": {"aliases": {"type": "array", "items": _STR, "uniqueItems": True,
+                                       "description": "Base names resolved to the canonical group."}},
+        },
+    }
+
+
 def all_schemas() -> dict[str, dict]:
     """File name under schemas/ -> schema."""
     out = {f"{c.name}.schema.json": record_schema(c) for c in CATEGORIES}
     out["_category.schema.json"] = category_settings_schema()
+    out["_aliases.schema.json"] = group_aliases_schema()
     return out
 
 

@@ -10,6 +10,8 @@ any stage fails (validation errors included), and a build that changes nothing w
     compiled_files        v1, v2, per-model and legacy files (memoized by the record digests)
     metadata_files        the old API's metadata/... endpoints
     catalog_files         search index, include_group variant, schemas
+    statistics_files      the old API's statistics/{category} (and the grouped text variant)
+    text_api_files        the old API's v2/text_generation/{groups, distinct_baselines, ...}
     change_feed           changes.json / changes.atom against the previous build
     html_files            the browse pages
     manifest_files        the manifest over every key above, and its signature
@@ -22,9 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from builder.errors import Problem
 from builder.load import load_valid
-from builder.routes import v1_file
+from builder.memo import memoized_files
+from builder.records import ALIASES_FILE
+from builder.routes import v1_file, v2_file
 from builder.site.catalog import catalog_files
 from builder.site.changes import change_feed, open_previous
 from builder.site.html import SiteConfig, html_files
@@ -33,6 +39,8 @@ from builder.site.metadata import metadata_files
 from builder.site.nginx import nginx_files
 from builder.site.outputs import compiled_files, v2_records
 from builder.site.source import source_facts
+from builder.site.stats import statistics_files
+from builder.site.textapi import load_aliases, text_api_files
 from builder.site.writer import WriteStats, write_tree
 
 __all__ = ["BuildResult", "build"]
@@ -57,6 +65,7 @@ def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,
 
     Raises:
         ValidationFailed: the data has errors (nothing is written).
+        DataError: the group aliases file is unusable (nothing is written).
         HmrError: a setting, the key or the previous build is unusable (nothing is written).
     """
     key = None
@@ -72,6 +81,19 @@ def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,
     files = compiled_files(cats, v2)
     files.update(metadata_files(cats, facts.category_times))
     files.update(catalog_files(v2, files.get(v1_file("text_generation"))))
+    # statistics and text utilities are functions of the compiled v2 files (and the build time):
+    # remembered by their bytes, so a build of unchanged data skips them
+    v2_bytes = [files.get(v2_file(c), b"") for c in v2]
+    when = facts.source_date_epoch if facts.source_date_epoch is not None else facts.source_time()
+    times = {c: t.last_updated for c, t in facts.category_times.items()}
+    files.update(memoized_files("statistics", [repr((when, sorted(times.items()))).encode(), *v2_bytes],
+                                lambda: statistics_files(v2, times, when)))
+    v1_text = files.get(v1_file("text_generation"))
+    aliases = load_aliases(data_dir / "text_generation" / ALIASES_FILE)
+    files.update(memoized_files("text_api", [files.get(v2_file("text_generation"), b""), v1_text or b"",
+                                             orjson.dumps(aliases)],
+                                lambda: text_api_files(v2["text_generation"], orjson.loads(v1_text) if v1_text else (),
+                                                       aliases)))
 
     with open_previous(previous, out_dir) as prev:
         prev_manifest = previous_manifest if previous_manifest is not None else prev.manifest()

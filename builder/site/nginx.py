@@ -21,7 +21,16 @@ from functools import lru_cache
 
 from builder.errors import HmrError
 from builder.memo import memoized
-from builder.routes import PRIVATE_PREFIX, QUERY_VARIANTS, TRUE_VALUES, Route, routes
+from builder.routes import (
+    CORS_HEADERS,
+    PREFLIGHT_HEADERS,
+    PRIVATE_PREFIX,
+    QUERY_LOOKUPS,
+    QUERY_VARIANTS,
+    TRUE_VALUES,
+    Route,
+    routes,
+)
 
 __all__ = ["NGINX_CONF", "NOT_FOUND_BODY", "NginxConfigError", "nginx_config", "nginx_files"]
 
@@ -70,6 +79,12 @@ def _ext(file: str) -> str:
     name = file.rsplit("/", 1)[-1]
     dot = name.rfind(".")
     return name[dot + 1:] if dot > 0 else ""
+
+
+def _cors(indent: str) -> list[str]:
+    # nginx drops inherited add_header lines in a location that has its own, so every location that
+    # sets Cache-Control repeats these; `always` puts them on the 404s and 405s too
+    return [f"{indent}add_header {k} {_q(v)} always;" for k, v in CORS_HEADERS.items()]
 
 
 def _segment(key: str) -> str:
@@ -150,12 +165,18 @@ def nginx_config(route_list: Iterable[Route]) -> str:
         "etag on;",
         "if_modified_since exact;",
         "",
+        "# CORS as GitHub raw answers it; a preflight (OPTIONS) is answered for every key",
+        *_cors(""),
+        *(f"add_header {k} {_q(v)} always;" for k, v in PREFLIGHT_HEADERS.items() if k not in CORS_HEADERS),
+        "if ($request_method = OPTIONS) { return 204; }",
+        "",
         "# 404 as the old API answers it",
         "error_page 404 @hmr_not_found;",
         "location @hmr_not_found {",
         "    types { }",
         "    default_type application/json;",
         "    charset off;",
+        *_cors("    "),
         f"    return 404 '{NOT_FOUND_BODY}';",
         "}",
         "",
@@ -171,6 +192,7 @@ def nginx_config(route_list: Iterable[Route]) -> str:
         out += [
             head,
             f"    add_header Cache-Control {_q(seg_cache[seg])};",
+            *_cors("    "),
             f"    try_files {tries} =404;",
             "}",
         ]
@@ -186,8 +208,26 @@ def nginx_config(route_list: Iterable[Route]) -> str:
             f"# {key}?{param}=true is its own object ({target}), as the old API computed it",
             f"location = {_q('/' + key)} {{",
             f"    add_header Cache-Control {_q(r.cache_control)};",
+            *_cors("    "),
             f'    if ($arg_{param} ~* "^({truth})$") {{ rewrite ^ {_qfile("/" + by_key[target].file)} last; }}',
             f"    try_files {_qfile('/' + r.file)} =404;",
+            "}",
+        ]
+    # the old API's query lookups (parse_name?name=N): the object of that name, else the JSON 404.
+    # nginx's $arg_ is the raw query value, so a value percent-encoded by the client (%2F for "/")
+    # names no file here; `hmr serve` decodes it (a CDN rule should too)
+    for key, (param, folder) in sorted(QUERY_LOOKUPS.items()):
+        if not any(k.startswith(folder) for k in by_key) or not all(c.isalnum() or c in "/_-." for c in folder):
+            continue
+        out += [
+            "",
+            f"# {key}?{param}=V is the object {folder}V",
+            f"location = {_q('/' + key)} {{",
+            *_cors("    "),
+            # the value becomes a path: no ".." may climb out of the folder (or the site)
+            f'    if ($arg_{param} ~ "\\.\\.") {{ return 404; }}',
+            f'    if ($arg_{param} != "") {{ rewrite ^ /{folder}$arg_{param}.json last; }}',
+            "    return 404;",
             "}",
         ]
     if exact or index_dirs or hidden:
@@ -195,7 +235,8 @@ def nginx_config(route_list: Iterable[Route]) -> str:
     for key in sorted(exact):
         r = exact[key]
         t = _Type.parse(r.content_type)
-        lines = [f"location = {_q('/' + key)} {{", f"    add_header Cache-Control {_q(r.cache_control)};"]
+        lines = [f"location = {_q('/' + key)} {{", f"    add_header Cache-Control {_q(r.cache_control)};",
+                 *_cors("    ")]
         if generic_type(r.file) != t:
             lines += ["    types { }", f"    default_type {t.mime};"]
             lines.append(f"    charset {t.charset}; charset_types {t.mime};" if t.charset else "    charset off;")
@@ -206,6 +247,7 @@ def nginx_config(route_list: Iterable[Route]) -> str:
         out += [
             f"location = {_q('/' + d)} {{",
             f"    add_header Cache-Control {_q(r.cache_control)};",
+            *_cors("    "),
             f"    try_files {_qfile('/' + r.file)} =404;",
             "}",
         ]

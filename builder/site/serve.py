@@ -9,7 +9,9 @@ Responses carry the route's Content-Type and Cache-Control, a strong ETag (the q
 the bytes, the same digest the manifest lists) and Last-Modified (the file's mtime, which the build
 keeps for unchanged files); If-None-Match and If-Modified-Since get 304. Anything else is the old
 API's JSON 404, except that a browser (`Accept: text/html`) asking for a page outside `api/` gets
-an HTML 404 page (`templates/404.html`) with the site's navigation. `hmr build` swaps the site directory atomically, so the table is reloaded when the
+an HTML 404 page (`templates/404.html`) with the site's navigation. Every response carries the route
+table's CORS headers (`Access-Control-Allow-Origin: *`, as GitHub raw sends), and OPTIONS answers a
+CORS preflight. `hmr build` swaps the site directory atomically, so the table is reloaded when the
 directory (or its manifest) changes under a running server.
 """
 
@@ -31,7 +33,16 @@ from urllib.parse import unquote, urlsplit
 
 from builder.errors import ConfigError
 from builder.fs import walk_files
-from builder.routes import API, MANIFEST_FILE, Route, query_variant, route_map
+from builder.routes import (
+    API,
+    CORS_HEADERS,
+    CORS_METHODS,
+    MANIFEST_FILE,
+    PREFLIGHT_HEADERS,
+    Route,
+    query_variant,
+    route_map,
+)
 
 __all__ = ["LogEntry", "SiteHandler", "SiteIndex", "SiteServer", "make_server", "request_key", "site_files"]
 
@@ -194,20 +205,24 @@ class SiteHandler(BaseHTTPRequestHandler):
         """Answer a HEAD (the GET's headers, no body)."""
         self._serve(head=True)
 
-    def _refuse(self) -> None:
-        self._send(405, {"Content-Type": "application/json", "Allow": "GET, HEAD"}, METHOD_NOT_ALLOWED, head=False)
+    def do_OPTIONS(self) -> None:
+        """Answer a CORS preflight (any key: the GET that follows gets the 404 if there is none)."""
+        self._send(204, {**PREFLIGHT_HEADERS, "Allow": CORS_METHODS}, b"", head=True)
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
+    def _refuse(self) -> None:
+        self._send(405, {"Content-Type": "application/json", "Allow": CORS_METHODS}, METHOD_NOT_ALLOWED, head=False)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
     def _send(self, status: int, headers: dict[str, str], body: bytes, head: bool, length: int | None = None) -> None:
         self.send_response(status)
-        for k, v in headers.items():
+        for k, v in {**CORS_HEADERS, **headers}.items():
             self.send_header(k, v)
-        if status != 304:
+        if status not in (204, 304):
             # a HEAD answer announces the length the GET would have
             self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
-        if not head and status != 304:
+        if not head and status not in (204, 304):
             self.wfile.write(body)
 
     def _not_found(self, head: bool, key: str | None = None) -> None:

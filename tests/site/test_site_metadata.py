@@ -184,9 +184,8 @@ def test_base_name_rules() -> None:
         "7B": "7B",  # nothing left: the name itself
     }
     assert {n: base_name(n) for n in cases} == cases
-    p = parse_name("anthracite-org/magnum-12b-v2")
-    assert (p.author, p.base, p.size, p.version, p.order) == ("anthracite-org", "magnum", "12b", "v2",
-                                                            ("author", "base", "size", "version"))
+    p = parse_name("magnum-12b-v2")
+    assert (p.base, p.size, p.version, p.quant) == ("magnum", "12B", "v2", None)
     assert group_text_models_by_base(["a/Foo-7B", "b/Foo-13B-v2", "Bar"]) == {"Foo": ["a/Foo-7B", "b/Foo-13B-v2"],
                                                                             "Bar": ["Bar"]}
 
@@ -203,13 +202,15 @@ def test_include_group_summaries() -> None:
     assert {e["text_model_group"] for e in out.values()} == {"Foo"}
     summary = out["koboldcpp/Foo-7B"]["text_model_group_summary"]
     assert summary == out["a/Foo-7B"]["text_model_group_summary"]
-    assert summary["member_count"] == 2  # the backend copies are not extra members
+    assert summary["member_count"] == 6  # the backend copies are members, as in the old API
     assert summary["available_sizes"] == ["7B", "13B"] and summary["available_quants"] == ["Q4_K_M"]
     assert summary["common_baseline"] == "llama" and summary["any_nsfw"] and summary["any_has_description"]
     assert summary["merged_tags"] == ["x", "y"]
-    assert summary["name_format"] == {"separator": "-", "part_order": ["author", "base", "size"],
-                                      "author_included": True, "common_author": "a",
-                                      "template": "{author}/{base}-{size}"}
+    # the author is what precedes the first "/", the backend for a backend copy (tests/api compares
+    # every corpus entry with the existing library)
+    assert summary["name_format"] == {"separator": "-", "part_order": ["base", "size", "quant"],
+                                      "author_included": True, "common_author": None,
+                                      "template": "{author}/{base}-{size}-{quant}"}
 
 
 def test_include_group_variant_file(site_dir: Path) -> None:
