@@ -21,6 +21,7 @@ __all__ = ["ReadAPI", "ReadOnlyRecords", "category_of", "freeze", "thaw"]
 #: model key -> record, read-only all the way down
 ReadOnlyRecords = Mapping[str, Mapping[str, Any]]
 _ALIASES = {"stable_diffusion": "image_generation"}
+_EMPTY: ReadOnlyRecords = MappingProxyType({})
 
 
 def freeze(value: Any) -> Any:
@@ -121,17 +122,11 @@ class ReadAPI(abc.ABC):
         return None if records is None else records.get(key)
 
     def get_all_model_references(self, overwrite_existing: bool = False) -> Mapping[str, ReadOnlyRecords]:
-        """Category -> records for every category.
-
-        Raises:
-            SourceUnavailable: for the first category that no source has.
-        """
+        """Category -> records for every category, as 8.6.2 returns them: what the sources have, and an
+        empty mapping for a category none has (its reason stays in `source_info()`). Never raises
+        SourceUnavailable."""
         out = self.get_all_model_references_or_none(overwrite_existing)
-        missing = [c for c, v in out.items() if v is None]
-        if missing:
-            name = f"v2/{missing[0]}"
-            raise SourceUnavailable(name, self._reasons.get(name, []))
-        return out  # type: ignore[return-value]
+        return MappingProxyType({c: _EMPTY if v is None else v for c, v in out.items()})
 
     def get_legacy_or_none(self, category: Any, overwrite_existing: bool = False) -> bytes | None:
         """As `get_legacy`, but None where that raises SourceUnavailable."""
