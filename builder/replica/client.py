@@ -53,8 +53,10 @@ from builder.replica.trust import (
     check_rollback,
     parse_document,
     parse_manifest,
+    parse_renames,
     verify_signature,
 )
+from builder.routes import RENAMES_FILE
 
 __all__ = ["ReplicaClient", "default_client", "freeze", "thaw"]
 
@@ -87,6 +89,8 @@ class ReplicaClient(DirectReads, ReadAPI):
         self._mem = self._copies.mem  # read without the lock on the warm path
         self._reasons = self._copies.reasons
         self._lock = threading.RLock()
+        self._renames: tuple[float, dict[str, dict[str, str]]] | None = None  # (fresh until, table)
+        self._followed: dict[str, dict[str, str]] = {}
 
     def get_model_reference(self, category: Any, overwrite_existing: bool = False) -> ReadOnlyRecords:
         """Model key -> record of `category` (read-only).
@@ -129,7 +133,48 @@ class ReplicaClient(DirectReads, ReadAPI):
         cfg = self.config
         return {"cache_dir": str(cfg.cache_dir), "cache_error": self._cache.error, "offline": cfg.offline,
                 "config": cfg.info(), **self._cache.read_state().info(self._clock()),
+                "renames_followed": {c: dict(t) for c, t in self._followed.items()},
                 "this_process": {"requests": self._fetcher.requests, "body_bytes": self._fetcher.body_bytes}}
+
+    def _renamed(self, category: str, key: str) -> str | None:
+        new = self._renames_table().get(category, {}).get(key)
+        if new is not None:
+            self._followed.setdefault(category, {})[key] = new
+        return new
+
+    def _renames_table(self) -> dict[str, dict[str, str]]:
+        """The site's renames table, asked for only when a key is missing, at most once per TTL; verified
+        against the manifest when the source has one. Empty when no site answers (or offline)."""
+        now = self._clock()
+        if self._renames is not None and now < self._renames[0]:
+            return self._renames[1]
+        table: dict[str, dict[str, str]] = {}
+        if not self.config.offline:
+            try:
+                with self._lock, self._cache.lock():
+                    state, rnd = self._cache.read_state(), Round(now, False)
+                    for src in self._sites:
+                        try:
+                            table = self._renames_from(src, state, rnd)
+                            break
+                        except SourceFailure:
+                            continue
+                    if rnd.dirty:
+                        self._cache.write_state(state)
+            except LockTimeout:
+                pass  # no renames this time: the caller gets ModelNotFound, as for an unknown key
+        self._renames = (now + self.config.cache_ttl_seconds, table)
+        return table
+
+    def _renames_from(self, src: SiteSource, state: State, rnd: Round) -> dict[str, dict[str, str]]:
+        manifest = self._manifest(src, state, rnd)
+        entry = None if manifest is None else manifest.entries.get(RENAMES_FILE)
+        if manifest is not None and entry is None:
+            raise ManifestError(f"the manifest lists no {RENAMES_FILE}")
+        body = self._fetch(state.source(src.base, src.kind), src.url(RENAMES_FILE), self.config.timeout, rnd).body
+        if entry is not None:
+            check_digest(body, entry)
+        return parse_renames(body)
 
     def close(self) -> None:
         """Close the fetcher's connections."""
@@ -297,7 +342,7 @@ class ReplicaClient(DirectReads, ReadAPI):
                                      "required)") from e
             signed_by = verify_signature(m.raw, signature, cfg.trusted_keys)
         check_rollback(m, state.generation)
-        keys = [document_key(f"{kind}/{c}") for c in NAMES for kind in ("v2", "v1")]
+        keys = [document_key(f"{kind}/{c}") for c in NAMES for kind in ("v2", "v1")] + [RENAMES_FILE]
         self._cache.write_file("site/manifest.json", m.raw)
         if signature is not None:
             self._cache.write_file("site/manifest.json.sig", signature)
