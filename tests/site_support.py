@@ -226,6 +226,8 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()  # else a ResourceWarning (an error in the suite) when it is collected
 
 
 # ---------------------------------------------------------------------------------------------------
