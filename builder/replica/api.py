@@ -21,6 +21,7 @@ __all__ = ["ReadAPI", "ReadOnlyRecords", "category_of", "freeze", "thaw"]
 #: model key -> record, read-only all the way down
 ReadOnlyRecords = Mapping[str, Mapping[str, Any]]
 _ALIASES = {"stable_diffusion": "image_generation"}
+_EMPTY: ReadOnlyRecords = MappingProxyType({})
 
 
 def freeze(value: Any) -> Any:
@@ -102,36 +103,50 @@ class ReadAPI(abc.ABC):
         except SourceUnavailable:
             return None
 
+    def _renamed(self, category: str, key: str) -> str | None:
+        """The key model `key` of `category` was renamed to, if the site says so (default: no renames)."""
+        return None
+
+    def _lookup(self, category: Any, records: ReadOnlyRecords, key: str) -> Mapping[str, Any] | None:
+        """`records[key]`, following renames (old key -> new key, a few hops at most) on a miss."""
+        rec = records.get(key)
+        if rec is not None:
+            return rec
+        name = category_of(category).name
+        for _ in range(8):  # a chain of renames, never a loop
+            new = self._renamed(name, key)
+            if new is None:
+                return None
+            key = new
+            if key in records:
+                return records[key]
+        return None
+
     def get_model(self, category: Any, key: str) -> Mapping[str, Any]:
-        """The record of model `key` in `category` (read-only).
+        """The record of model `key` in `category` (read-only); an old key is followed through the
+        site's renames table (`source_info()["renames_followed"]` lists what was followed).
 
         Raises:
-            ModelNotFound: the category holds no such model (a KeyError).
+            ModelNotFound: the category holds no such model, under this key or a later one (a KeyError).
             SourceUnavailable: no source, the cache included, has the category.
         """
-        records = self.get_model_reference(category)
-        try:
-            return records[key]
-        except KeyError:
-            raise ModelNotFound(category_of(category).name, key) from None
+        rec = self._lookup(category, self.get_model_reference(category), key)
+        if rec is None:
+            raise ModelNotFound(category_of(category).name, key)
+        return rec
 
     def get_model_or_none(self, category: Any, key: str) -> Mapping[str, Any] | None:
-        """The record of model `key`, or None when there is none or no source has the category."""
+        """The record of model `key` (renames followed), or None when there is none or no source has
+        the category."""
         records = self.get_model_reference_or_none(category)
-        return None if records is None else records.get(key)
+        return None if records is None else self._lookup(category, records, key)
 
     def get_all_model_references(self, overwrite_existing: bool = False) -> Mapping[str, ReadOnlyRecords]:
-        """Category -> records for every category.
-
-        Raises:
-            SourceUnavailable: for the first category that no source has.
-        """
+        """Category -> records for every category, as 8.6.2 returns them: what the sources have, and an
+        empty mapping for a category none has (its reason stays in `source_info()`). Never raises
+        SourceUnavailable."""
         out = self.get_all_model_references_or_none(overwrite_existing)
-        missing = [c for c, v in out.items() if v is None]
-        if missing:
-            name = f"v2/{missing[0]}"
-            raise SourceUnavailable(name, self._reasons.get(name, []))
-        return out  # type: ignore[return-value]
+        return MappingProxyType({c: _EMPTY if v is None else v for c, v in out.items()})
 
     def get_legacy_or_none(self, category: Any, overwrite_existing: bool = False) -> bytes | None:
         """As `get_legacy`, but None where that raises SourceUnavailable."""
@@ -161,15 +176,20 @@ class ReadAPI(abc.ABC):
     async def get_model_async(self, category: Any, key: str) -> Mapping[str, Any]:
         """`get_model` without blocking the event loop."""
         records = await self.get_model_reference_async(category)
-        try:
-            return records[key]
-        except KeyError:
-            raise ModelNotFound(category_of(category).name, key) from None
+        rec = records.get(key)
+        if rec is None:
+            rec = await _in_thread(self._lookup, category, records, key)
+        if rec is None:
+            raise ModelNotFound(category_of(category).name, key)
+        return rec
 
     async def get_model_or_none_async(self, category: Any, key: str) -> Mapping[str, Any] | None:
         """`get_model_or_none` without blocking the event loop."""
         records = await self.get_model_reference_or_none_async(category)
-        return None if records is None else records.get(key)
+        if records is None:
+            return None
+        rec = records.get(key)
+        return rec if rec is not None else await _in_thread(self._lookup, category, records, key)
 
     async def get_all_model_references_async(self, overwrite_existing: bool = False
                                              ) -> Mapping[str, ReadOnlyRecords]:

@@ -6,11 +6,16 @@ Per document (a category's v2 records, or its v1 legacy file) the chain is:
 2. each site source in order (the CDN, then the mirrors): its manifest, revalidated at most once per
    TTL with one conditional GET (a 304 transfers no body), then the document itself only when its
    sha256 in the manifest differs from the cached copy's, verified against the manifest;
+   A source without a manifest (HTTP 404 for it: the old PRIMARY, or a site that publishes none) is a
+   plain-API source: each document is one conditional GET of the key the old API serves, checked for
+   shape and shrink only, and reported unverified; its manifest is asked for again after
+   `PLAIN_RECHECK` seconds, so a no-change refresh transfers no body at all;
 3. the legacy GitHub files (converted to v2 by the import code; text from models.csv);
 4. the last good copy on disk (the site's copy first, then GitHub's).
 
 The parts: `fetcher` moves bytes (one error type, `FetchFailed`), `trust` judges them (no I/O), `state`
-types what is persisted and `cache` stores it. This module decides: any failure of a source
+types what is persisted and `cache` stores it; `direct` holds the document-by-document steps (plain-API
+sites, GitHub). This module decides: any failure of a source
 (`SourceFailure`) moves to the next step and is recorded so `source_info()` can say why. A source that
 fails at the transport level, or whose manifest is refused, is skipped for `breaker_cooldown` seconds
 (circuit breaker): a dead CDN costs one timeout per refresh, not one per category. Reads within the TTL
@@ -25,11 +30,12 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from builder.categories import BY_NAME, NAMES
+from builder.categories import NAMES
 from builder.replica.api import ReadAPI, ReadOnlyRecords, category_of, freeze, thaw
 from builder.replica.cache import DiskCache, LockTimeout
 from builder.replica.config import ReplicaConfig
 from builder.replica.copies import Copies, Loaded, load
+from builder.replica.direct import DirectReads, Round
 from builder.replica.errors import (
     FetchFailed,
     ManifestError,
@@ -38,8 +44,8 @@ from builder.replica.errors import (
     SourceSkipped,
     SourceUnavailable,
 )
-from builder.replica.fetcher import FetcherInterface, HttpxFetcher, Response, Validators
-from builder.replica.sources import SiteSource, document_key, github_url
+from builder.replica.fetcher import FetcherInterface, HttpxFetcher
+from builder.replica.sources import SiteSource, document_key
 from builder.replica.state import Copy, LastRefresh, ManifestState, Served, SourceState, State, iso
 from builder.replica.trust import (
     check_count,
@@ -47,28 +53,19 @@ from builder.replica.trust import (
     check_rollback,
     parse_document,
     parse_manifest,
+    parse_renames,
     verify_signature,
 )
+from builder.routes import RENAMES_FILE
 
 __all__ = ["ReplicaClient", "default_client", "freeze", "thaw"]
 
 _V2_NAMES = {c: f"v2/{c}" for c in NAMES}
+#: a source that answered 404 for its manifest is not asked for one again for this long (seconds)
+PLAIN_RECHECK = 600.0
 
 
-class _Round:
-    """One refresh under the file lock: each source's manifest is checked at most once in it."""
-
-    __slots__ = ("dirty", "errors", "failed", "force", "manifests", "now")
-
-    def __init__(self, now: float, force: bool):
-        self.now, self.force = now, force
-        self.manifests: dict[str, ManifestState] = {}  # source base -> the manifest it confirmed
-        self.failed: dict[str, Exception] = {}  # source base -> why it is out of this round
-        self.dirty = False
-        self.errors: list[str] = []
-
-
-class ReplicaClient(ReadAPI):
+class ReplicaClient(DirectReads, ReadAPI):
     """Thread-safe; several processes may share one cache folder.
 
     `ReplicaClient()` reads the environment; keyword arguments (the fields of `ReplicaConfig`, plus
@@ -92,6 +89,8 @@ class ReplicaClient(ReadAPI):
         self._mem = self._copies.mem  # read without the lock on the warm path
         self._reasons = self._copies.reasons
         self._lock = threading.RLock()
+        self._renames: tuple[float, dict[str, dict[str, str]]] | None = None  # (fresh until, table)
+        self._followed: dict[str, dict[str, str]] = {}
 
     def get_model_reference(self, category: Any, overwrite_existing: bool = False) -> ReadOnlyRecords:
         """Model key -> record of `category` (read-only).
@@ -134,7 +133,48 @@ class ReplicaClient(ReadAPI):
         cfg = self.config
         return {"cache_dir": str(cfg.cache_dir), "cache_error": self._cache.error, "offline": cfg.offline,
                 "config": cfg.info(), **self._cache.read_state().info(self._clock()),
+                "renames_followed": {c: dict(t) for c, t in self._followed.items()},
                 "this_process": {"requests": self._fetcher.requests, "body_bytes": self._fetcher.body_bytes}}
+
+    def _renamed(self, category: str, key: str) -> str | None:
+        new = self._renames_table().get(category, {}).get(key)
+        if new is not None:
+            self._followed.setdefault(category, {})[key] = new
+        return new
+
+    def _renames_table(self) -> dict[str, dict[str, str]]:
+        """The site's renames table, asked for only when a key is missing, at most once per TTL; verified
+        against the manifest when the source has one. Empty when no site answers (or offline)."""
+        now = self._clock()
+        if self._renames is not None and now < self._renames[0]:
+            return self._renames[1]
+        table: dict[str, dict[str, str]] = {}
+        if not self.config.offline:
+            try:
+                with self._lock, self._cache.lock():
+                    state, rnd = self._cache.read_state(), Round(now, False)
+                    for src in self._sites:
+                        try:
+                            table = self._renames_from(src, state, rnd)
+                            break
+                        except SourceFailure:
+                            continue
+                    if rnd.dirty:
+                        self._cache.write_state(state)
+            except LockTimeout:
+                pass  # no renames this time: the caller gets ModelNotFound, as for an unknown key
+        self._renames = (now + self.config.cache_ttl_seconds, table)
+        return table
+
+    def _renames_from(self, src: SiteSource, state: State, rnd: Round) -> dict[str, dict[str, str]]:
+        manifest = self._manifest(src, state, rnd)
+        entry = None if manifest is None else manifest.entries.get(RENAMES_FILE)
+        if manifest is not None and entry is None:
+            raise ManifestError(f"the manifest lists no {RENAMES_FILE}")
+        body = self._fetch(state.source(src.base, src.kind), src.url(RENAMES_FILE), self.config.timeout, rnd).body
+        if entry is not None:
+            check_digest(body, entry)
+        return parse_renames(body)
 
     def close(self) -> None:
         """Close the fetcher's connections."""
@@ -181,7 +221,7 @@ class ReplicaClient(ReadAPI):
         try:
             with self._cache.lock():
                 state = self._cache.read_state()
-                rnd = _Round(self._clock(), force)
+                rnd = Round(self._clock(), force)
                 for name in names:
                     self._resolve(name, state, rnd)
                 requests = self._fetcher.requests - before[0]
@@ -198,7 +238,7 @@ class ReplicaClient(ReadAPI):
             reason = f"cache locked by another process for over {self.config.lock_timeout:g}s"
             self._copies.from_cache(names, self._clock(), reason)
 
-    def _resolve(self, name: str, state: State, rnd: _Round) -> None:
+    def _resolve(self, name: str, state: State, rnd: Round) -> None:
         # 1. another process (or this one) produced a fresh copy within the TTL: adopt it, no request
         if not rnd.force and self._copies.adopt_fresh(name, state, rnd.now):
             return
@@ -212,6 +252,8 @@ class ReplicaClient(ReadAPI):
                 errors.append(f"{src.label}: manifest: {e}")
                 continue
             try:
+                if manifest is None:
+                    return self._from_plain(name, src, state, rnd, previous, errors)
                 return self._from_site(name, src, manifest, state, rnd, previous, errors)
             except SourceFailure as e:
                 errors.append(f"{src.label}: {name.split('/')[1]}: {e}")
@@ -229,15 +271,7 @@ class ReplicaClient(ReadAPI):
         self._copies.last_good(name, state, rnd.now, errors, write=True)
         rnd.dirty = True
 
-    def _gate(self, base: str, st: SourceState, rnd: _Round, *, circuit: bool) -> None:
-        """Raise SourceSkipped when `base` failed earlier in this round or (`circuit`) its breaker is open."""
-        if base in rnd.failed:
-            raise SourceSkipped(f"{rnd.failed[base]} (not retried in this refresh)")
-        if circuit and st.circuit_open(rnd.now):
-            raise SourceSkipped(f"skipped: circuit open for {st.breaker_until - rnd.now:.1f}s more after: "
-                                f"{st.last_error}")
-
-    def _failed(self, base: str, st: SourceState, e: Exception, rnd: _Round, *, whole_source: bool) -> None:
+    def _failed(self, base: str, st: SourceState, e: Exception, rnd: Round, *, whole_source: bool) -> None:
         """Take the source out of this round and open its breaker, when the failure says the source is
         unhealthy: any manifest failure (`whole_source`), or a transport failure, 5xx or 429."""
         if base in rnd.failed or not (whole_source or (isinstance(e, FetchFailed) and e.unhealthy)):
@@ -251,26 +285,18 @@ class ReplicaClient(ReadAPI):
         st.trip(rnd.now, cooldown, str(e))
         rnd.dirty = True
 
-    def _fetch(self, st: SourceState, url: str, timeout: float, rnd: _Round,
-               validators: Validators | None = None) -> Response:
-        rnd.dirty = True
-        try:
-            r = self._fetcher.fetch(url, timeout, validators)
-        except FetchFailed as e:
-            if e.status is not None:
-                st.last_status = e.status
-            raise
-        st.last_status = r.status
-        return r
-
     # -- step 2: site sources
 
-    def _manifest(self, src: SiteSource, state: State, rnd: _Round) -> ManifestState:
-        """The current manifest as `src` confirms it: at most one request per round."""
+    def _manifest(self, src: SiteSource, state: State, rnd: Round) -> ManifestState | None:
+        """The current manifest as `src` confirms it (None: `src` has none, a plain-API source): at most
+        one request per round."""
         st = state.source(src.base, src.kind)
         self._gate(src.base, st, rnd, circuit=False)
         if src.base in rnd.manifests:
             return rnd.manifests[src.base]
+        if st.no_manifest_until > rnd.now and not self.config.trusted_keys:
+            rnd.manifests[src.base] = None
+            return None
         cur, ttl = state.manifest, self.config.cache_ttl_seconds
         holds_current = cur is not None and st.manifest_sha == cur.sha256
         try:
@@ -280,13 +306,21 @@ class ReplicaClient(ReadAPI):
             else:
                 self._gate(src.base, st, rnd, circuit=True)
                 result = self._check_manifest(src, st, state, rnd, cur if holds_current else None)
+        except FetchFailed as e:
+            if e.status != 404 or self.config.trusted_keys:  # a signed manifest is required: never plain
+                self._failed(src.base, st, e, rnd, whole_source=True)
+                raise
+            st.no_manifest_until, st.manifest_sha, st.etag, st.last_modified = rnd.now + PLAIN_RECHECK, None, None, None
+            st.succeeded(rnd.now)
+            rnd.manifests[src.base] = None
+            return None
         except SourceFailure as e:
             self._failed(src.base, st, e, rnd, whole_source=True)  # a source without a manifest is useless
             raise
         rnd.manifests[src.base] = result
         return result
 
-    def _check_manifest(self, src: SiteSource, st: SourceState, state: State, rnd: _Round,
+    def _check_manifest(self, src: SiteSource, st: SourceState, state: State, rnd: Round,
                         current: ManifestState | None) -> ManifestState:
         cfg, now = self.config, rnd.now
         # our validators describe the manifest we hold: a 304 confirms it
@@ -308,7 +342,7 @@ class ReplicaClient(ReadAPI):
                                      "required)") from e
             signed_by = verify_signature(m.raw, signature, cfg.trusted_keys)
         check_rollback(m, state.generation)
-        keys = [document_key(f"{kind}/{c}") for c in NAMES for kind in ("v2", "v1")]
+        keys = [document_key(f"{kind}/{c}") for c in NAMES for kind in ("v2", "v1")] + [RENAMES_FILE]
         self._cache.write_file("site/manifest.json", m.raw)
         if signature is not None:
             self._cache.write_file("site/manifest.json.sig", signature)
@@ -319,10 +353,11 @@ class ReplicaClient(ReadAPI):
             signed_by=signed_by, entries={k: m.files[k] for k in keys if k in m.files})
         v = r.validators
         st.etag, st.last_modified, st.manifest_sha, st.checked_at = v.etag, v.last_modified, m.sha256, now
+        st.no_manifest_until = 0.0
         st.succeeded(now)
         return state.manifest
 
-    def _from_site(self, name: str, src: SiteSource, manifest: ManifestState, state: State, rnd: _Round,
+    def _from_site(self, name: str, src: SiteSource, manifest: ManifestState, state: State, rnd: Round,
                    previous: int | None, errors: list[str]) -> None:
         key = document_key(name)
         entry = manifest.entries.get(key)
@@ -339,7 +374,7 @@ class ReplicaClient(ReadAPI):
             self._cache.write_copy("site", name, body)
             copy = state.site[name] = Copy(entry.sha256, len(doc), src.url(key), src.kind, rnd.now,
                                            bytes=len(body), generation=manifest.generation,
-                                           source_commit=manifest.source_commit)
+                                           source_commit=manifest.source_commit, check="manifest")
             loaded = load(name, body, entry.sha256, 0.0, doc)
         assert copy is not None
         if copy.generation != manifest.generation:  # the same bytes are still current
@@ -349,43 +384,7 @@ class ReplicaClient(ReadAPI):
         self._copies.keep(name, loaded, state, Served(
             src.kind, rnd.now, manifest.checked_at, "; ".join(errors) or None, "site", entry.sha256, loaded.count,
             src.url(key), generation=manifest.generation, source_commit=manifest.source_commit,
-            fetched_at=copy.fetched_at))
-
-    # -- step 3: GitHub
-
-    def _from_github(self, name: str, state: State, rnd: _Round, previous: int | None, errors: list[str]) -> None:
-        cfg, now = self.config, rnd.now
-        url = github_url(cfg, name)
-        if url is None:
-            raise SourceSkipped(f"{name.split('/')[1]} has no legacy GitHub file")
-        st = state.source(cfg.github_raw_url, "github")
-        self._gate(cfg.github_raw_url, st, rnd, circuit=True)
-        copy = state.github.get(name)
-        copy = copy if copy is not None and copy.url == url else None
-        r = self._fetch(st, url, cfg.github_request_timeout, rnd, copy.validators if copy else None)
-        body = self._cache.read_copy("github", name, copy.sha256) if copy and r.not_modified else None
-        if r.not_modified and body is None:  # our copy is gone or damaged: ask again without validators
-            r = self._fetch(st, url, cfg.github_request_timeout, rnd)
-        if body is None:
-            from builder.replica.convert import v2_from_legacy  # the GitHub fallback only: not on every start
-
-            kind, cat = name.split("/", 1)
-            body = v2_from_legacy(BY_NAME[cat], r.body) if kind == "v2" else r.body
-            count = len(parse_document(body))
-            check_count(count, previous, cfg.shrink_ratio, what=url.rsplit("/", 1)[1])
-            sha = self._cache.write_copy("github", name, body)
-            v = r.validators
-            copy = state.github[name] = Copy(sha, count, url, "github", now, etag=v.etag, last_modified=v.last_modified)
-        assert copy is not None
-        st.succeeded(now)
-        loaded = self._copies.held(name, copy.sha256, body, slot="github")
-        assert loaded is not None
-        loaded.valid_until = now + cfg.cache_ttl_seconds
-        rnd.dirty = True
-        self._copies.keep(name, loaded, state, Served(
-            "github", now, now, "; ".join(errors) or None, "github", copy.sha256, loaded.count, url,
-            fetched_at=copy.fetched_at))
-
+            fetched_at=copy.fetched_at, check="manifest"))
 
 _default: ReplicaClient | None = None
 _default_lock = threading.Lock()

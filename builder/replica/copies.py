@@ -114,7 +114,8 @@ class Copies:
             if write:
                 state.served[name] = Served(
                     "cache", now, now, reason, slot, copy.sha256, loaded.count, copy.url, cached_from=copy.source,
-                    generation=copy.generation, source_commit=copy.source_commit, fetched_at=copy.fetched_at)
+                    generation=copy.generation, source_commit=copy.source_commit, fetched_at=copy.fetched_at,
+                    check=copy.check)
             return True
         loaded = self.mem.get(name)
         if loaded is not None:  # the cache folder was emptied under us: keep serving what we hold

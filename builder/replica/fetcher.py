@@ -189,3 +189,10 @@ class HttpxFetcher(FetcherInterface):
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+
+    def __del__(self) -> None:
+        # a client dropped without close() (a short-lived worker script) must not leak its sockets
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - at interpreter exit httpx may be half torn down
+            pass

@@ -53,6 +53,8 @@ class SourceState:
     manifest_sha: str | None = None
     #: when this source last confirmed its manifest
     checked_at: float = 0.0
+    #: a plain-API source (it answered 404 for the manifest): not asked for one again before then
+    no_manifest_until: float = 0.0
 
     def circuit_open(self, now: float) -> bool:
         """The breaker is open: the source must not be asked before `breaker_until`."""
@@ -118,13 +120,16 @@ class Copy:
     bytes: int | None = None
     generation: int | None = None
     source_commit: str | None = None
-    #: GitHub copies: the validators GitHub sent with them
+    #: GitHub and plain-API copies: the validators the source sent with them
     etag: str | None = None
     last_modified: str | None = None
+    #: how the bytes were checked: "manifest" (its sha256), "none" (a plain-API source: shape and
+    #: shrink checks only); None for GitHub copies and for states written before this field
+    check: str | None = None
 
     @property
     def validators(self) -> Validators:
-        """The validators to ask GitHub for this copy conditionally."""
+        """The validators to ask the source for this copy conditionally."""
         return Validators(self.etag, self.last_modified)
 
 
@@ -145,13 +150,20 @@ class Served:
     generation: int | None = None
     source_commit: str | None = None
     fetched_at: float | None = None
+    #: as `Copy.check`
+    check: str | None = None
 
     def info(self) -> dict[str, Any]:
         """The `source_info()["categories"]` (or `["legacy"]`) entry."""
         return {"source": self.source, "cached_from": self.cached_from, "url": self.url,
                 "generation": self.generation, "source_commit": self.source_commit, "sha256": self.sha256,
                 "models": self.count, "fetched_at": iso(self.fetched_at), "checked_at": iso(self.at),
+                "verified": self.check == "manifest", "verification": _CHECKS.get(self.check or ""),
                 "fallback_reason": self.reason}
+
+
+_CHECKS = {"manifest": "size and sha256 against the site's manifest",
+           "none": "unverified: the source publishes no manifest (shape and shrink checks only)"}
 
 
 @dataclass(eq=False)

@@ -10,7 +10,8 @@ good copy).
 - `verify_signature`: with trusted keys configured, the manifest's detached Ed25519 signature;
 - `check_digest`: a document's size and sha256 against its manifest entry;
 - `parse_document`: a category document is a JSON object of records;
-- `check_count`: a document must not be empty, nor shrink far below the copy already held.
+- `check_count`: a document must not be empty, nor shrink far below the copy already held;
+- `parse_renames`: the renames table is {category: {old key: new key}}.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "describe",
     "parse_document",
     "parse_manifest",
+    "parse_renames",
     "verify_signature",
 ]
 
@@ -164,6 +166,23 @@ def check_count(count: int, previous: int | None, ratio: float, what: str | None
         return
     if count < previous * ratio:
         raise ShrinkRefused(f"{count} models where the cached copy has {previous} (shrank below {ratio:.0%}): refused")
+
+
+def parse_renames(body: bytes) -> dict[str, dict[str, str]]:
+    """The renames table the site publishes: category -> {old model key: new model key}.
+
+    Raises:
+        DocumentError: it is not JSON of that shape.
+    """
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise DocumentError(f"renames: not JSON ({describe(body)})") from None
+    if not isinstance(doc, dict) or not all(
+            isinstance(t, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in t.items())
+            for t in doc.values()):
+        raise DocumentError("renames: not an object of {old: new} objects")
+    return doc
 
 
 def describe(raw: bytes) -> str:

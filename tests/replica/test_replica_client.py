@@ -159,13 +159,25 @@ def test_read_api(replica: Make, sim: CdnSimulator) -> None:
     assert len(fetched) == len(NAMES) - 2 and MANIFEST_FILE not in fetched
 
 
-def test_get_all_names_the_first_unavailable_category(replica: Make, sim: CdnSimulator) -> None:
+def test_get_all_returns_empty_for_a_category_no_source_has(replica: Make, sim: CdnSimulator) -> None:
+    # lora has no legacy GitHub file: with the CDN failing for it, no source has it (8.6.2 returns
+    # what exists instead of raising)
+    sim.fail(f"{CDN}/{v2_key('lora')}", 404)
     sim.fail(f"{CDN}/{v2_key('clip')}", 404)
-    client = replica()
+    client = replica(github=True)
+    everything = client.get_all_model_references()
+    assert list(everything) == list(NAMES)
+    assert dict(everything["lora"]) == {}
+    assert thaw(everything["clip"]) and thaw(everything["image_generation"]) == sim.document("image_generation")
+    with pytest.raises(TypeError):
+        everything["lora"]["x"] = {}  # type: ignore[index]
+    assert client.get_all_model_references_or_none()["lora"] is None
+    info = client.source_info()["categories"]
+    assert info["lora"]["source"] is None and "HTTP 404" in info["lora"]["fallback_reason"]
+    assert info["clip"]["source"] == "github"
     with pytest.raises(SourceUnavailable) as e:
-        client.get_all_model_references()
-    assert e.value.what == "v2/clip" and "HTTP 404" in e.value.reasons[0]
-    assert client.get_all_model_references_or_none()["clip"] is None
+        client.get_model_reference("lora")
+    assert e.value.what == "v2/lora" and "HTTP 404" in e.value.reasons[0]
 
 
 def test_async_twins(replica: Make, sim: CdnSimulator, tmp_path: Path) -> None:
