@@ -81,6 +81,7 @@ def versions(repo: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
             yield commit, files
     finally:
         proc.stdin.close()
+        proc.stdout.close()
         proc.wait()
 
 
