@@ -4,6 +4,15 @@
 `/` is a sub-folder. `data/<category>/_category.yaml` holds category settings (the pinned order, and
 for text the converter's defaults and settings whitelist). Problems (unreadable files, bad keys) are
 collected, never raised, so `validate` can report every one of them in a single run.
+
+Keys unsafe as a path. The key is data; its file name is derived. A key that `key_problem` accepts
+is its own path. Any other key (a URL such as `https://huggingface.co/org/model`, an empty segment,
+`..`, a backslash, a control character, a reserved name), and any key starting with the marker
+`_~` itself, is stored flat in the category folder as `_~` followed by the key's UTF-8 bytes with
+every byte outside `A-Z a-z 0-9 . _ -` written `%XX` (upper-case hex), e.g.
+`_~https%3A%2F%2Fhuggingface.co%2Forg%2Fmodel.yaml`. The encoding is reversible (`file_key`), a
+plain key never yields a name starting with `_~`, and an encoded name has no `/`, so no key is
+refused and none leaves its folder.
 """
 
 from __future__ import annotations
@@ -111,16 +120,56 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def record_path(data_dir: Path, category: str, key: str, suffix: str = ".yaml") -> Path:
-    """Where a key's file lives; refuses keys that would escape the category folder."""
+#: the file-name prefix of an encoded key (see the module docstring)
+ENCODED_PREFIX = "_~"
+_PLAIN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def key_stem(key: str) -> str:
+    """The path of a key's file below its category folder, without suffix (the key itself when safe)."""
+    if key_problem(key) is None and not key.startswith(ENCODED_PREFIX):
+        return key
+    return ENCODED_PREFIX + "".join(chr(b) if b in _PLAIN_BYTES else f"%{b:02X}" for b in key.encode("utf-8"))
+
+
+def file_key(stem: str) -> str | None:
+    """The key a file stem stands for (the inverse of `key_stem`), or None if the stem is an
+    encoded name that `key_stem` would not have written."""
+    if not stem.startswith(ENCODED_PREFIX):
+        return stem
+    body, out, i = stem[len(ENCODED_PREFIX):], bytearray(), 0
+    try:
+        while i < len(body):
+            if body[i] == "%":
+                out.append(int(body[i + 1:i + 3], 16))
+                i += 3
+            else:
+                out.append(ord(body[i]))
+                i += 1
+        key = out.decode("utf-8")
+    except (ValueError, IndexError):
+        return None
+    return key if key_stem(key) == stem else None
+
+
+def record_path(data_dir: Path, category: str, key: str, suffix: str = ".yaml", encode: bool = False) -> Path:
+    """Where a key's file lives; no key escapes the category folder.
+
+    With `encode` (imported data: no key is refused) an unsafe key gets its encoded file name
+    (`key_stem`); without it (new records) such a key is refused.
+
+    Raises:
+        ValueError: without `encode`, the key is unsafe as a path.
+    """
     problem = key_problem(key)
-    if problem:
+    if problem and not encode:
         raise ValueError(f"{category}/{key!r}: {problem}")
+    stem = key_stem(key) if encode else key
     base = (data_dir / category).resolve()
-    path = (base / (key + suffix)).resolve()
+    path = (base / (stem + suffix)).resolve()
     if base not in path.parents:
         raise ValueError(f"{category}/{key!r}: key escapes the category folder")
-    return data_dir / category / (key + suffix)
+    return data_dir / category / (stem + suffix)
 
 
 @functools.cache
@@ -215,11 +264,15 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
         if suffix not in RECORD_SUFFIXES or rel.rsplit("/", 1)[-1].startswith("."):
             problems.append(Problem(str(path), "", "not a record file (expected .yaml, .yml or .json)", "warning"))
             continue
-        key = stem
-        bad = key_problem(key)
-        if bad:
-            problems.append(Problem(str(path), "", bad))
+        decoded = stem if "/" in stem else file_key(stem)
+        if decoded is None:
+            bad: str | None = "not a valid encoded key (see builder.records)"
+        else:
+            bad = key_problem(decoded) if decoded == stem else None
+        if bad or decoded is None:
+            problems.append(Problem(str(path), "", bad or "unreadable key"))
             continue
+        key = decoded
         if path.is_symlink():
             problems.append(Problem(str(path), "", "record files must not be symbolic links"))
             continue

@@ -7,6 +7,7 @@ jsonschema, which lists every error. Both run the same committed schemas (`build
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from functools import cache
@@ -133,6 +134,9 @@ def record_problems(cd: CategoryData, rec: Record) -> list[Problem]:
     if not problems:
         rec.schema_ok = True
     data = rec.data
+    if problems and legacy_severity(data) == "warning":
+        problems = [Problem(p.file, p.pointer, p.message, "warning") if p.message.startswith(_LENIENT) else p
+                    for p in problems]
     name = data.get("name")
     if isinstance(name, str) and name != rec.key:
         if cat.name == "text_generation":
@@ -141,13 +145,29 @@ def record_problems(cd: CategoryData, rec: Record) -> list[Problem]:
             problems.append(Problem(path, "/name", f"name {name!r} differs from the key {rec.key!r}", "warning"))
     if cat.name == "text_generation" and rec.key.startswith(BACKEND_PREFIXES):
         problems.append(Problem(path, "/name", "backend-prefixed names are generated, not stored"))
-    problems += _download_problems(path, data)
+    problems += _download_problems(path, data, legacy_severity(data))
     if cat.name == "text_generation":
         problems += _text_problems(cd, path, data)
     return problems
 
 
-def _download_problems(path: str, data: dict) -> list[Problem]:
+#: schema findings that upstream's own tools accepted and published (its controlnet style is a
+#: warning-level policy): warnings in imported legacy records
+_LENIENT = ("unknown controlnet_style", "URL must use https://")
+#: set (to anything but empty) to hold imported legacy records to the rules of new records
+STRICT_ENV = "HMR_STRICT_LEGACY"
+
+
+def legacy_severity(data: dict) -> str:
+    """How a quirk upstream published is reported: a warning in a record imported from a legacy
+    file (it carries a `legacy` block), so every published version builds; an error for new records
+    and under the strict mode (`HMR_STRICT_LEGACY`), the pull-request gate."""
+    if isinstance(data.get("legacy"), dict) and not os.environ.get(STRICT_ENV):
+        return "warning"
+    return "error"
+
+
+def _download_problems(path: str, data: dict, severity: str = "error") -> list[Problem]:
     config = data.get("config")
     downloads = config.get("download") if isinstance(config, dict) else None
     if not isinstance(downloads, list):
@@ -160,9 +180,10 @@ def _download_problems(path: str, data: dict) -> list[Problem]:
         fname = d["file_name"]
         if "/" in fname or "\\" in fname or fname in (".", "..") or fname.startswith("."):
             out.append(Problem(path, f"/config/download/{i}/file_name", f"file_name {fname!r} must be a plain "
-                                                                          "file name"))
+                                                                          "file name", severity))
         if fname in seen:
-            out.append(Problem(path, f"/config/download/{i}/file_name", f"duplicate download file name {fname!r}"))
+            out.append(Problem(path, f"/config/download/{i}/file_name", f"duplicate download file name {fname!r}",
+                               severity))
         seen.add(fname)
     return out
 
@@ -226,7 +247,8 @@ def _duplicate_names(cat: Category, cd: CategoryData) -> list[Problem]:
             continue
         other = seen.get(name.casefold())
         if other is not None:
-            out.append(Problem(str(rec.path), "/name", f"name {name!r} is also used by key {other!r}"))
+            out.append(Problem(str(rec.path), "/name", f"name {name!r} is also used by key {other!r}",
+                               legacy_severity(rec.data)))
         else:
             seen[name.casefold()] = rec.key
     return out

@@ -20,7 +20,7 @@ from builder.categories import BY_NAME, Category
 from builder.errors import DataError, LegacyFormatError, ParseError
 from builder.legacy import jsonrec, text
 from builder.legacy.jsonfmt import dumps_legacy, dumps_settings
-from builder.records import CategoryData, json_pointer, key_problem
+from builder.records import CategoryData
 
 __all__ = ["legacy_error", "legacy_files", "records_from_legacy"]
 
@@ -76,12 +76,6 @@ def _object_file(name: str, raw: bytes) -> dict:
     return doc
 
 
-def _checked_key(file: str, key: str) -> None:
-    bad = key_problem(key)
-    if bad:
-        raise legacy_error(LegacyFormatError, file, bad, json_pointer([key]), f"/{key}: {bad}")
-
-
 def _with_block(cat: Category, v2: dict, block: dict) -> dict:
     data = jsonrec.order_v2(cat, v2)
     if block:
@@ -95,7 +89,6 @@ def _convert_json(cat: Category, raw: bytes) -> dict[str, dict]:
     out: dict[str, dict] = {}
     # an empty image-repo file is an empty category (the text repo's settings files may not be empty)
     for key, rec in (_object_file(name, raw) if raw.strip() else {}).items():
-        _checked_key(name, key)
         try:
             v2, block = jsonrec.from_legacy(cat, key, rec)
         except LegacyFormatError as e:
@@ -115,7 +108,6 @@ def _convert_text(files: Mapping[str, bytes]) -> tuple[dict[str, dict], dict]:
         raise _in_file(e, "models.csv") from None
     out: dict[str, dict] = {}
     for row in rows:
-        _checked_key("models.csv", row["name"])
         try:
             v2, block = text.row_to_v2(row)
         except LegacyFormatError as e:

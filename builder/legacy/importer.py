@@ -85,7 +85,7 @@ def _write(data_dir: Path, planned: dict[str, tuple[dict[str, dict], dict]], sum
         settings_path = data_dir / cat_name / SETTINGS_FILE
         writes[settings_path] = dump_yaml(_merge_settings(settings_path, settings))
         for key, data in records.items():
-            writes[record_path(data_dir, cat_name, key)] = render_record(cat_name, key, data)
+            writes[record_path(data_dir, cat_name, key, encode=True)] = render_record(cat_name, key, data)
     stale: list[Path] = []
     for cat_name in planned:
         root = data_dir / cat_name

@@ -10,6 +10,10 @@ The block holds, besides legacy-only fields (`type`, `download_all`, `available`
   still means the current v2 value, so editing the v2 field wins over a stale spelling;
 - `omit`: derived fields the legacy record did not have (e.g. `inpainting` in old files);
 - `field_order`: the record's key order when it departs from the canonical one;
+- `unlisted`: downloads that match no `config.files` entry (upstream published such records, e.g. a
+  clip download named `main`): v2 lists them as downloads, the legacy `files` does not;
+- `config_extra` / `config_order`: keys of `config` other than files and download (e.g. a 2023
+  record's `config.showcases`) and the key order of `config` when it departs from the usual one;
 - `files` / `download`: the legacy `config` entries when they hold more than v2 (md5 sums, yaml config
   files, key order). v2 values win over them; an entry for a file v2 no longer lists is dropped, and a
   file whose sha256 changed loses its stale md5sum.
@@ -24,7 +28,8 @@ from builder.categories import BASELINE_ALIASES, KNOWN_BASELINES, MODEL_STYLES, 
 from builder.errors import LegacyFormatError
 from builder.records import json_pointer
 
-HINT_KEYS = ("omit", "field_order", "files", "download")
+HINT_KEYS = ("omit", "field_order", "files", "download", "unlisted", "config_extra", "config_order")
+_CONFIG_KEYS = ("files", "download", "embedded_component_hashes")
 
 IMAGE_ORDER = (
     "name", "baseline", "optimization", "type", "inpainting", "description", "tags", "showcases",
@@ -135,7 +140,8 @@ def legacy_config(v2_config: dict | None, block: dict) -> dict:
     downloads = list((v2_config or {}).get("download") or [])
     by_name = {d["file_name"]: d for d in downloads}
     files: list[dict] = []
-    covered: set[str] = set()
+    # an unlisted download has no files entry of its own
+    covered: set[str] = set(block.get("unlisted") or ())
     for hint in block.get("files") or []:
         path = hint.get("path") or ""
         d = by_name.get(path)
@@ -201,6 +207,11 @@ def legacy_config(v2_config: dict | None, block: dict) -> dict:
     ech = (v2_config or {}).get("embedded_component_hashes")
     if ech:
         config["embedded_component_hashes"] = ech
+    config.update(block.get("config_extra") or {})
+    order = block.get("config_order")
+    if order:  # the legacy keys in their order; files/download only where the record had them
+        rest = [k for k in config if k not in order and k not in _CONFIG_KEYS[:2]]
+        config = {k: config[k] for k in [*order, *rest] if k in config}
     return config
 
 
@@ -266,6 +277,8 @@ def _v2_config(key: str, legacy: dict) -> dict:
         records[path] = rec
     for i, d in enumerate(config.get("download") or []):
         name = d.get("file_name") if isinstance(d, dict) else None
+        if isinstance(name, str) and name and name not in records:
+            records[name] = {"file_name": name, "file_url": "", "sha256sum": "FIXME"}
         if name not in records:
             raise LegacyFormatError(f"{key}: /config/download/{i}: download of {name!r} matches no config file",
                                     pointer=json_pointer([key, "config", "download", i]))
@@ -274,6 +287,17 @@ def _v2_config(key: str, legacy: dict) -> dict:
     if config.get("embedded_component_hashes"):
         out["embedded_component_hashes"] = config["embedded_component_hashes"]
     return out
+
+
+def unlisted_downloads(legacy: dict) -> list[str]:
+    """File names of a legacy record's downloads that match no `config.files` entry, in order."""
+    config = legacy.get("config")
+    if not isinstance(config, dict):
+        return []
+    paths = {f.get("path") for f in config.get("files") or [] if isinstance(f, dict)}
+    paths = {p for p in paths if p and "yaml" not in p.lower()}
+    names = [d.get("file_name") for d in config.get("download") or [] if isinstance(d, dict)]
+    return list(dict.fromkeys(n for n in names if isinstance(n, str) and n and n not in paths))
 
 
 def _order_download(d: dict) -> dict:
@@ -337,6 +361,9 @@ def from_legacy(cat: Category, key: str, legacy: dict) -> tuple[dict, dict]:
     v2 = to_v2(cat, key, legacy)
     derivable = _derivable(cat)
     block: dict[str, Any] = {f: copy.deepcopy(v) for f, v in legacy.items() if f not in derivable}
+    unlisted = unlisted_downloads(legacy)
+    if unlisted:
+        block["unlisted"] = unlisted
     candidate = to_legacy(cat, v2, block)
     for f, v in legacy.items():
         if f in derivable and f != "config" and candidate.get(f, _MISSING) != v:
@@ -350,6 +377,11 @@ def from_legacy(cat: Category, key: str, legacy: dict) -> tuple[dict, dict]:
             block["files"] = copy.deepcopy(original.get("files") or [])
             if legacy_config(v2["config"], block) != original:
                 block["download"] = copy.deepcopy(original.get("download") or [])
+            extra = {k: copy.deepcopy(v) for k, v in original.items() if k not in _CONFIG_KEYS}
+            if extra:
+                block["config_extra"] = extra
+            if list(legacy_config(v2["config"], block)) != list(original):
+                block["config_order"] = list(original)
     candidate = to_legacy(cat, v2, block)
     if list(candidate) != list(legacy):
         block["field_order"] = list(legacy)

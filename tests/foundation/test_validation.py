@@ -107,15 +107,18 @@ def _legacy_dir(tmp_path: Path, records: dict) -> Path:
 
 
 @pytest.mark.parametrize("key", ["../../evil", "a/../../b", "/abs", "a//b", "x\\y", "ctl\x01"])
-def test_import_refuses_keys_that_escape_their_folder(key: str, tmp_path: Path) -> None:
+def test_import_keeps_unsafe_keys_inside_their_folder(key: str, tmp_path: Path) -> None:
+    """Issue 10: no key is refused; an unsafe one gets an encoded file name inside its folder."""
     src = _legacy_dir(tmp_path, {key: {"name": key, "config": {"files": [], "download": []}}})
     data = tmp_path / "data"
     r = run_hmr("import-legacy", str(src), "--data", str(data))
-    assert r.returncode == 1
-    assert r.stderr.startswith("error: esrgan.json: /")
-    assert len(r.stderr.strip().splitlines()) == 1
-    assert not data.exists()
+    assert r.returncode == 0, r.stderr
+    files = [p for p in (data / "esrgan").iterdir() if p.name != "_category.yaml"]
+    assert len(files) == 1 and files[0].name.startswith("_~")
     assert not (tmp_path / "evil.yaml").exists()
+    from builder.records import load
+
+    assert list(load(data)[0]["esrgan"].records) == [key]
 
 
 @pytest.mark.parametrize(("broken", "expected"), [
