@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
@@ -158,11 +160,25 @@ _LENIENT = ("unknown controlnet_style", "URL must use https://")
 STRICT_ENV = "HMR_STRICT_LEGACY"
 
 
+#: True while an edit is judged (`hmr model ...`): what an edit adds is held to the rules of new records
+_STRICT: ContextVar[bool] = ContextVar("strict_legacy", default=False)
+
+
+@contextmanager
+def strict_legacy() -> Iterator[None]:
+    """Within the block, imported legacy records get no leniency (the rules of the pull-request gate)."""
+    token = _STRICT.set(True)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
+
+
 def legacy_severity(data: dict) -> str:
     """How a quirk upstream published is reported: a warning in a record imported from a legacy
-    file (it carries a `legacy` block), so every published version builds; an error for new records
-    and under the strict mode (`HMR_STRICT_LEGACY`), the pull-request gate."""
-    if isinstance(data.get("legacy"), dict) and not os.environ.get(STRICT_ENV):
+    file (it carries a `legacy` block), so every published version builds; an error for new records,
+    for edits (`strict_legacy`) and under the strict mode (`HMR_STRICT_LEGACY`), the pull-request gate."""
+    if isinstance(data.get("legacy"), dict) and not _STRICT.get() and not os.environ.get(STRICT_ENV):
         return "warning"
     return "error"
 

@@ -19,6 +19,7 @@ from builder.errors import Problem
 from builder.fs import atomic_write, prune_empty_dirs
 from builder.load import load_checked, remember
 from builder.records import CategoryData
+from builder.validate import strict_legacy
 
 __all__ = ["Plan", "Trial", "apply_plan", "trial"]
 
@@ -102,7 +103,8 @@ def trial(data_dir: Path, plan: Plan) -> Trial:
     """
     touched = plan.categories()
     cache = RecordCache(data_dir)  # keyed by content, so the scratch copy hits it for unchanged files
-    before, problems = load_checked(data_dir, cache, touched, legacy=False)
+    with strict_legacy():  # an edit may not add what only imported legacy data is forgiven
+        before, problems = load_checked(data_dir, cache, touched, legacy=False)
     remember(cache, before, retain=False)  # the cache also serves the categories not loaded here
     known = {_problem_key(data_dir, p) for p in problems}
     with tempfile.TemporaryDirectory(prefix="hmr-edit-") as tmp:
@@ -113,7 +115,8 @@ def trial(data_dir: Path, plan: Plan) -> Trial:
                 _clone(data_dir / name, scratch / name)
         apply_plan(scratch, plan)
         # the scratch copy is v2 whatever settings a pyproject.toml above the temporary folder holds
-        after, after_problems = load_checked(scratch, cache, touched, legacy=False)
+        with strict_legacy():
+            after, after_problems = load_checked(scratch, cache, touched, legacy=False)
         new = sorted(_moved(data_dir, scratch, p) for p in after_problems
                      if _problem_key(scratch, p) not in known)
     return Trial(before, after, new)
