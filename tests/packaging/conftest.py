@@ -77,8 +77,14 @@ def _install(wheel: Path, extras: str, kind: str) -> Venv:
         if not done.is_file():
             shutil.rmtree(root, ignore_errors=True)
             run([sys.executable, "-m", "venv", root], cwd=VENV_CACHE)
-            run([root / "bin" / "python", "-m", "pip", "install", "-q", "--no-input", f"{wheel}{extras}"],
-                cwd=VENV_CACHE)
+            pip = [root / "bin" / "python", "-m", "pip", "install", "-q", "--no-input"]
+            if kind == "client":  # the package alone, plus only what the client needs
+                from tests.packaging.test_extras import CLIENT_REQUIREMENTS
+
+                run([*pip, "--no-deps", wheel], cwd=VENV_CACHE)
+                run([*pip, *CLIENT_REQUIREMENTS], cwd=VENV_CACHE)
+            else:
+                run([*pip, f"{wheel}{extras}"], cwd=VENV_CACHE)
             done.write_text(f"{wheel.name}{extras}\n")
         os.utime(done)
         for old in VENV_CACHE.glob(f"wheel-{kind}-*"):
@@ -113,7 +119,8 @@ def site_venv(wheel: Path) -> Venv:
 
 @pytest.fixture(scope="session")
 def client_venv(wheel: Path) -> Venv:
-    """A clean environment holding the wheel without extras: what a reader of the data installs."""
+    """A clean environment holding the wheel with only the client's dependencies (`--no-deps` + the
+    [tool.hmr-client] list): what a reader of the data installs."""
     return _install(wheel, "", "client")
 
 

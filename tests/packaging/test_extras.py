@@ -10,7 +10,10 @@ import tomllib
 
 from tests.helpers import ROOT
 
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+_PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = _PYPROJECT["project"]
+#: what a client-only install adds to `pip install --no-deps` of the package
+CLIENT_REQUIREMENTS: list[str] = _PYPROJECT["tool"]["hmr-client"]["dependencies"]
 NAME = PROJECT["name"]
 #: import name -> distribution, where they differ
 DISTRIBUTIONS = {"yaml": "pyyaml", "github": "pygithub"}
@@ -42,8 +45,8 @@ def test_all_is_what_the_package_runs_and_test_includes_every_extra() -> None:
     assert {"boto3", "pygithub"} <= closure("publish")
 
 
-def test_the_base_install_is_what_the_replica_client_imports() -> None:
-    base = {requirement_name(r) for r in PROJECT["dependencies"]}
+def test_the_client_list_is_what_the_replica_client_imports() -> None:
+    base = {requirement_name(r) for r in CLIENT_REQUIREMENTS}
     imported: set[str] = set()
     for path in sorted((ROOT / "builder" / "replica").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -53,5 +56,7 @@ def test_the_base_install_is_what_the_replica_client_imports() -> None:
             imported |= {n.split(".")[0] for n in names}
     third_party = {DISTRIBUTIONS.get(n, n) for n in imported - set(sys.stdlib_module_names) - {"builder"}}
     assert len(third_party) >= 3 and third_party <= base, f"not in the base dependencies: {third_party - base}"
-    # and nothing of the extras crept into the base
+    # nothing of the extras crept into the client's list, and a plain install runs everything
     assert not base & (closure("site") | closure("publish"))
+    plain = {requirement_name(r) for r in PROJECT["dependencies"]}
+    assert plain >= base | closure("site") | closure("publish")
