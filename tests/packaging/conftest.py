@@ -28,7 +28,7 @@ from tests.site_support import free_port, wait_for_port
 
 VENV_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hmr-test-venvs"
 #: what a wheel is built from (an sdist holds the same): a missing file fails the build, loudly
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "builder")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "builder", "horde_model_replica")
 #: cached environments unused for this long are removed (others' test runs may be using younger ones)
 STALE_SECONDS = 3600
 #: a fixed timestamp for the wheel's entries, so the same sources make the same wheel (1980-01-01)

@@ -80,3 +80,26 @@ def test_hmr_get_works_from_the_client_only_install(client_venv: Venv, served: S
     r = run([client_venv.hmr, "get", "image_generation", "--model", "Deliberate"], cwd=tmp_path, **env)
     assert json.loads(r.stdout) == orjson.loads((served.site / v2_file("image_generation")).read_bytes())["Deliberate"]
     assert run([client_venv.hmr, "-V"], cwd=tmp_path).stdout.startswith("hmr ")
+
+
+PUBLIC_NAME_PROBE = r"""
+import json, sys
+import horde_model_replica
+after_import = sorted(sys.modules)
+import builder.replica
+from horde_model_replica import *
+print(json.dumps({"file": horde_model_replica.__file__, "after_import": after_import,
+                  "same": horde_model_replica.ReplicaClient is builder.replica.ReplicaClient,
+                  "names": sorted(horde_model_replica.__all__), "client_names": sorted(builder.replica.__all__),
+                  "star": sorted(n for n in builder.replica.__all__ if n in globals())}))
+"""
+
+
+def test_the_public_import_name_is_the_client_and_nothing_else(client_venv: Venv, tmp_path: Path) -> None:
+    # ADR 0006: integrators import `horde_model_replica`; it is the client itself, every public name of it
+    r = run([client_venv.python, "-c", PUBLIC_NAME_PROBE], cwd=tmp_path)
+    out = json.loads(r.stdout)
+    assert Path(out["file"]).is_relative_to(client_venv.root)
+    assert out["same"] and out["names"] == out["client_names"] == out["star"]
+    assert "ReplicaClient" in out["names"]
+    assert [m for m in FORBIDDEN if imported(out["after_import"], m)] == []

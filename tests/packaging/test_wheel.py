@@ -31,10 +31,11 @@ def test_the_wheel_holds_the_templates_assets_and_schemas(wheel: Path) -> None:
                 name = p.relative_to(ROOT).as_posix()
                 assert name in names, f"{name} is not in the wheel"
                 assert z.read(name) == p.read_bytes()
-    assert "builder/py.typed" in names
-    # nothing outside the package: no top-level templates/ or schemas/, no tests
+    assert "builder/py.typed" in names and "horde_model_replica/py.typed" in names
+    # nothing outside the two packages (the client's public name, ADR 0006): no top-level templates/ or
+    # schemas/, no tests
     top = {n.split("/")[0] for n in names}
-    assert len(top) == 2 and "builder" in top and [t for t in top if t.endswith(".dist-info")], top
+    assert len(top) == 3 and {"builder", "horde_model_replica"} <= top and [t for t in top if t.endswith(".dist-info")], top
 
 
 def test_the_installed_package_builds_outside_the_checkout_as_the_checkout_does(served: Served,
