@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.path.normpath(ROOT / ".." / "shared" / "corpus" / "legacy" / "current"))
+#: the corpus the tests read (HMR_CORPUS, default ../shared/corpus beside the project)
+CORPUS = Path(os.environ.get("HMR_CORPUS") or os.path.normpath(ROOT / ".." / "shared" / "corpus")) / "legacy" / "current"
 HMR = [sys.executable, "-m", "builder.cli"]
 CHROMIUM = "/usr/lib/chromium/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -31,7 +31,8 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.path.normpath(ROOT / ".." / "shared" / "corpus" / "legacy" / "current"))
+#: the corpus the tests read (HMR_CORPUS, default ../shared/corpus beside the project)
+CORPUS = Path(os.environ.get("HMR_CORPUS") or os.path.normpath(ROOT / ".." / "shared" / "corpus")) / "legacy" / "current"
 SETTINGS_FILE = "_category.yaml"
 TEXT = "text_generation"
 HINT = "# yaml-language-server: $schema="

@@ -115,3 +115,17 @@ def test_every_public_definition_has_a_docstring() -> None:
 
 def test_the_package_ships_its_type_marker() -> None:
     assert (PACKAGE / "py.typed").is_file()
+
+
+def test_only_the_shared_helpers_name_the_default_corpus_folder() -> None:
+    # the suite and the benchmarks run with the corpus anywhere (HMR_CORPUS): a path to ../shared/corpus
+    # written anywhere else would quietly read the workspace's copy instead of the one named
+    named = []
+    for path in sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]):
+        if path == ROOT / "tests" / "helpers.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        if ('"shared"' in code or "shared/corpus" in code) and "HMR_CORPUS" not in code:
+            named.append(path.relative_to(ROOT).as_posix())
+    assert named == [], f"{named} name ../shared/corpus without HMR_CORPUS: use tests.helpers.CORPUS"
