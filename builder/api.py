@@ -27,12 +27,14 @@ if TYPE_CHECKING:
     from builder.load import ValidationReport, load_valid, validate
     from builder.publish.deploy import DeployResult, deploy
     from builder.site.build import BuildResult, build
+    from builder.v2import import V2ImportSummary, import_v2
 
 #: public name -> the module that defines it
 _HOME = {
     "validate": "builder.load", "ValidationReport": "builder.load", "load_valid": "builder.load",
     "build": "builder.site.build", "BuildResult": "builder.site.build",
     "import_legacy": "builder.legacy.importer", "ImportSummary": "builder.legacy.importer",
+    "import_v2": "builder.v2import", "V2ImportSummary": "builder.v2import",
     "add_model": "builder.contrib.crud", "update_model": "builder.contrib.crud",
     "remove_model": "builder.contrib.crud", "rename_model": "builder.contrib.crud",
     "Download": "builder.contrib.crud", "EditResult": "builder.contrib.crud",
@@ -42,8 +44,9 @@ _HOME = {
 }
 
 __all__ = [
-    "BuildResult", "DeployResult", "Diff", "Download", "EditResult", "ImportSummary", "ValidationReport",
-    "add_model", "build", "check_urls", "deploy", "diff", "import_legacy", "load_valid", "remove_model",
+    "BuildResult", "DeployResult", "Diff", "Download", "EditResult", "ImportSummary", "V2ImportSummary",
+    "ValidationReport", "add_model", "build", "check_urls", "deploy", "diff", "import_legacy", "import_v2",
+    "load_valid", "remove_model",
     "rename_model", "update_model", "validate",
 ]
 

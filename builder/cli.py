@@ -152,6 +152,19 @@ def import_legacy(src: str, data_dir: Path) -> None:
     click.echo(summary.describe())
 
 
+@main.command("import-v2")
+@click.argument("src")
+@click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
+@click.option("--prune", is_flag=True,
+              help="Remove records of an imported category that SRC does not have (default: keep them).")
+def import_v2(src: str, data_dir: Path, prune: bool) -> None:
+    """Merge v2 records from SRC (a directory of v2 category files, or a PRIMARY's https://host/api)
+    into data/: records keep their legacy blocks, v2-only records and fields are added."""
+    from builder import api
+
+    click.echo(api.import_v2(src, data_dir, prune=prune).describe())
+
+
 @main.command()
 @click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
 @click.option("--out", "out_dir", default="site", type=click.Path(path_type=Path), show_default=True)

@@ -3,7 +3,8 @@
 This module is the one owner of where things are published: every other module (outputs, metadata,
 catalog, changes, html, diff, publish, the replica client) names a key through the functions and
 constants below, never by spelling `api/model_references/...` itself. It imports nothing but the
-standard library, so the replica client can use it without the builder.
+standard library (and `builder.keys`, which imports nothing else), so the replica client can use it
+without the builder.
 
 The route table maps object key -> file in the site tree, content type, cache policy. It is shared by
 `hmr build` (nginx config), `hmr serve` and `hmr deploy`, so a key resolves the same way everywhere.
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from builder.keys import key_stem
 
 MUTABLE_CACHE = "public, max-age=60, stale-while-revalidate=600, stale-if-error=86400"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
@@ -71,13 +74,14 @@ def v2_key(category: str) -> str:
 
 
 def model_file(category: str, key: str) -> str:
-    """The site file of one v2 record. `key` is the model key as published (it may hold "/")."""
-    return f"{V2}/{category}/model/{key}.json"
+    """The site file of one v2 record. `key` is the model key as published: a safe key is its own path
+    (it may hold "/"), any other gets its encoded name (`builder.keys.key_stem`), so none escapes."""
+    return f"{V2}/{category}/model/{key_stem(key)}.json"
 
 
 def model_key(category: str, key: str) -> str:
     """The object key of one v2 record (no extension)."""
-    return f"{V2}/{category}/model/{key}"
+    return f"{V2}/{category}/model/{key_stem(key)}"
 
 
 def info_file(version: str) -> str:
@@ -136,9 +140,10 @@ def category_page(category: str) -> str:
 
 
 def model_page(category: str, key: str) -> str:
-    """The page of one model; a key holding "/" is nested, and the key `index` (which would be the
-    table's page) becomes `index.model.html`."""
-    return f"models/{category}/{'index.model' if key == 'index' else key}.html"
+    """The page of one model; a key holding "/" is nested, a key unsafe as a path gets its encoded name
+    (`builder.keys.key_stem`), and the key `index` (which would be the table's page) becomes
+    `index.model.html`."""
+    return f"models/{category}/{'index.model' if key == 'index' else key_stem(key)}.html"
 
 #: v1 route aliases of the old API (same bytes, no redirect: the old client does not follow redirects)
 V1_ALIASES = {
