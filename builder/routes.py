@@ -156,8 +156,12 @@ TRUE_VALUES = ("1", "true", "t", "yes", "y", "on")
 #: Query lookups of the old API: key -> (parameter, folder): `key?param=V` is answered by the object
 #: `<folder>V` (V as the query decodes it, "/" nesting), e.g. `v2/text_generation/parse_name?name=N`
 #: by `v2/text_generation/parse_name/N`, which is also a plain static key.
+#: `group?name=G` (the old API's group detail) is the object `group/by-name/G`, beside the old API's
+#: `group/name_schema` and `group/common_fields` paths rather than among them
+GROUP_BY_NAME = f"{V2}/text_generation/group/by-name/"
 QUERY_LOOKUPS = {
     f"{V2}/text_generation/parse_name": ("name", f"{V2}/text_generation/parse_name/"),
+    f"{V2}/text_generation/group": ("name", GROUP_BY_NAME),
 }
 
 #: CORS, as GitHub raw sends it: every response may be read by any origin, and its ETag too (a browser
