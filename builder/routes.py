@@ -38,6 +38,8 @@ ATOM_FILE = f"{V2}/changes.atom"
 RENAMES_FILE = f"{V2}/renames.json"
 INCLUDE_GROUP_FILE = f"{V1}/text_generation.include_group.json"
 HEARTBEAT_FILE = f"{API}/heartbeat.json"
+#: the old API's cross-category search, its default page (per category: `search_file`)
+SEARCH_FILE = f"{V2}/search.json"
 REPLICATE_MODE_FILE = f"{API}/replicate_mode.json"
 #: the built legacy files, in the old repositories' layout (what `hmr sync-legacy` pushes)
 LEGACY_DIR = "legacy"
@@ -68,6 +70,11 @@ def v1_key(category: str) -> str:
 def v2_key(category: str) -> str:
     """The object key the old API serves a category's v2 document at (no extension)."""
     return f"{V2}/{category}"
+
+
+def search_file(category: str) -> str:
+    """The site file of a category's `v2/{category}/search` default page."""
+    return f"{V2}/{category}/search.json"
 
 
 def model_file(category: str, key: str) -> str:
