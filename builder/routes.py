@@ -41,6 +41,8 @@ ATOM_FILE = f"{V2}/changes.atom"
 RENAMES_FILE = f"{V2}/renames.json"
 INCLUDE_GROUP_FILE = f"{V1}/text_generation.include_group.json"
 HEARTBEAT_FILE = f"{API}/heartbeat.json"
+#: the old API's cross-category search, its default page (per category: `search_file`)
+SEARCH_FILE = f"{V2}/search.json"
 REPLICATE_MODE_FILE = f"{API}/replicate_mode.json"
 #: the built legacy files, in the old repositories' layout (what `hmr sync-legacy` pushes)
 LEGACY_DIR = "legacy"
@@ -71,6 +73,11 @@ def v1_key(category: str) -> str:
 def v2_key(category: str) -> str:
     """The object key the old API serves a category's v2 document at (no extension)."""
     return f"{V2}/{category}"
+
+
+def search_file(category: str) -> str:
+    """The site file of a category's `v2/{category}/search` default page."""
+    return f"{V2}/{category}/search.json"
 
 
 def model_file(category: str, key: str) -> str:
@@ -161,8 +168,12 @@ TRUE_VALUES = ("1", "true", "t", "yes", "y", "on")
 #: Query lookups of the old API: key -> (parameter, folder): `key?param=V` is answered by the object
 #: `<folder>V` (V as the query decodes it, "/" nesting), e.g. `v2/text_generation/parse_name?name=N`
 #: by `v2/text_generation/parse_name/N`, which is also a plain static key.
+#: `group?name=G` (the old API's group detail) is the object `group/by-name/G`, beside the old API's
+#: `group/name_schema` and `group/common_fields` paths rather than among them
+GROUP_BY_NAME = f"{V2}/text_generation/group/by-name/"
 QUERY_LOOKUPS = {
     f"{V2}/text_generation/parse_name": ("name", f"{V2}/text_generation/parse_name/"),
+    f"{V2}/text_generation/group": ("name", GROUP_BY_NAME),
 }
 
 #: CORS, as GitHub raw sends it: every response may be read by any origin, and its ETag too (a browser

@@ -10,6 +10,10 @@ With the existing library's (8.6.2) semantics, over the v2 text records (their `
 - `families/detect` (default parameters): families suggested from the groups' shared `-` prefixes
   (the longest prefix holding at least two unclaimed groups of at least three characters wins);
 - `families`: the stored families, none on a static site (`{"families": []}`);
+- `group/by-name/{group}` for every group: what `group?name=G` answers (the route table maps the query
+  onto it): the members with their parsed names, the fields they share, the sizes, variants, quants
+  and versions with their counts, the inferred name format, the health figures (no guidance, name
+  schema or family store: every canonical member's guidance is its legacy label or none);
 - `parse_name/{name}` for every published name (the v2 keys and the db.json names): what
   `parse_name?name=...` answers (the route table maps the query onto it); `suggested_group` is the
   name's group.
@@ -31,10 +35,18 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import DataError
-from builder.legacy.textgroups import BACKEND_PREFIXES, base_name, parse_name, size_sort_key, strip_backend
-from builder.routes import text_api_file
+from builder.legacy.textgroups import (
+    BACKEND_PREFIXES,
+    base_name,
+    name_format,
+    parse_name,
+    size_sort_key,
+    strip_backend,
+)
+from builder.routes import GROUP_BY_NAME, text_api_file
 
-__all__ = ["Aliases", "detect_families", "load_aliases", "group_health_issues", "groups_by_name", "parse_name_answer", "text_api_files"]
+__all__ = ["Aliases", "detect_families", "group_answer", "group_health_issues", "groups_by_name", "load_aliases",
+           "parse_name_answer", "text_api_files"]
 
 Records = Mapping[str, Mapping[str, Any]]
 Members = list[tuple[str, Mapping[str, Any]]]
@@ -183,6 +195,92 @@ def _families_detect(records: Records, aliases: Aliases) -> dict[str, Any]:
             "standalone_groups": len(names) - members}
 
 
+#: the record fields the old API reports as shared when every canonical member has the same (non-null) value
+COMMON_FIELDS = ("baseline", "description", "url", "nsfw", "tags", "style", "instruct_format")
+#: the guidance states the old API counts (its catalog ships empty, so none is "published" here)
+GUIDANCE_STATES = ("published", "legacy_label", "undocumented")
+
+
+def _common_fields(canonical: Members) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in COMMON_FIELDS:
+        values = [r.get(f) for _, r in canonical]
+        if values and values[0] is not None and all(v == values[0] for v in values):
+            out[f] = values[0]
+    return out
+
+
+def _name_format(names: list[str]) -> dict[str, Any]:
+    # include_group's name format plus the labels of the extra segments, in first-seen order
+    extras: list[str] = []
+    for n in names:
+        for e in parse_name(n.partition("/")[2] if "/" in n else n).extras:
+            if e.kind not in extras:
+                extras.append(e.kind)
+    return {**name_format(names), "extra_parts": extras}
+
+
+def _by_first(values: Iterable[str | None]) -> list[str | None]:
+    return sorted(set(values), key=lambda v: v or "")
+
+
+def group_answer(group: str, members: Members) -> dict[str, Any]:
+    """The old API's `group?name=` answer for one group's (key, record) members, in the records' order."""
+    entries: list[dict[str, Any]] = []
+    canonical: Members = []
+    parsed_canonical = []
+    for key, rec in members:
+        prefix = next((p[:-1] for p in BACKEND_PREFIXES if key.startswith(p)), None)
+        target = strip_backend(key)
+        target = target.split("/", 1)[1] if "/" in target else target
+        p = parse_name(target)
+        doc = p.as_dict()
+        del doc["original_name"]
+        instruct = rec.get("instruct_format")
+        legacy = isinstance(instruct, str) and bool(instruct.strip())
+        entries.append({
+            "name": key, "parsed": doc, **{f: rec.get(f) for f in ("parameters", "baseline", "nsfw", "description",
+                                                                   "url", "style", "tags", "display_name",
+                                                                   "instruct_format")},
+            "is_backend_duplicate": prefix is not None, "backend_prefix": prefix,
+            "guidance": None if prefix is not None else {"status": "legacy_label" if legacy else "undocumented",
+                                                         "primary_profile_id": None, "supplemental_profile_ids": []},
+        })
+        if prefix is None:
+            canonical.append((key, rec))
+            parsed_canonical.append(p)
+
+    def usage(values: Iterable[str | None]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for v in values:
+            if v:
+                counts[v] = counts.get(v, 0) + 1
+        return counts
+
+    sizes = usage(p.size for p in parsed_canonical)
+    guidance = [e["guidance"]["status"] for e in entries if e["guidance"] is not None]
+    return {
+        "group_name": group,
+        "members": entries,
+        "common_fields": _common_fields(canonical),
+        "available_sizes": sorted(sizes, key=size_sort_key),
+        "available_variants": _by_first(p.variant for p in parsed_canonical),
+        "available_quants": _by_first(p.quant for p in parsed_canonical),
+        "available_versions": _by_first(p.version for p in parsed_canonical),
+        "size_usage": sizes,
+        "variant_usage": usage(p.variant for p in parsed_canonical),
+        "quant_usage": usage(p.quant for p in parsed_canonical),
+        "name_format": _name_format([k for k, _ in canonical]),
+        "canonical_count": len(canonical),
+        "backend_duplicate_count": len(entries) - len(canonical),
+        "name_schema_is_custom": False,
+        "exception_members": [{"name": k, "reason": r["name_schema_exception"]} for k, r in canonical
+                              if r.get("name_schema_exception")],
+        "related_family": None,
+        "guidance_coverage": {s: guidance.count(s) for s in GUIDANCE_STATES},
+    }
+
+
 def _json(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -216,5 +314,6 @@ def text_api_files(records: Records, names: Iterable[str] = (), aliases: Aliases
         text_api_file("aliases"): _json({"entries": [{"canonical": c, "aliases": aliases[c]} for c in sorted(aliases)]}),
         **{text_api_file(f"aliases/{c}"): _json({"canonical": c, "aliases": a}) for c, a in aliases.items()},
         text_api_file("families"): _json({"families": []}),
+        **{f"{GROUP_BY_NAME}{g}.json": _json(group_answer(g, m)) for g, m in groups.items()},
         **{text_api_file(f"parse_name/{n}"): _json(_parse_answer(n, resolve)) for n in dict.fromkeys([*records, *names])},
     }
