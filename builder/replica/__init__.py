@@ -9,7 +9,8 @@ Modules, as python-tuf's ngclient is split: `fetcher` (transport only; `FetcherI
 tests plug an in-memory CDN into), `trust` (the rules a manifest and a document must pass; no I/O),
 `state` (what `state.json` holds, typed), `cache` (the shared folder and its lock), `copies` (what the
 client holds in memory and on disk), `sources` (where each source keeps a document), `convert` (the
-legacy GitHub files to v2), `api` (the read API over the client's primitives), `client` (the
+legacy GitHub files to v2), `api` (the read API over the client's primitives), `query` (filter, sort
+and page the records, as the old client's `query()`), `client` (the
 fallback chain), `config` (settings and the environment), `cli` (`hmr get`, `hmr source-info`).
 """
 
@@ -23,6 +24,7 @@ from builder.replica.errors import (
     ConfigError,
     FetchFailed,
     ModelNotFound,
+    QueryError,
     ReplicaError,
     SourceUnavailable,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "GithubRepo",
     "HttpxFetcher",
     "ModelNotFound",
+    "QueryError",
     "ReplicaClient",
     "ReplicaConfig",
     "ReplicaError",

@@ -11,10 +11,13 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from builder.categories import BY_NAME, NAMES, Category
 from builder.replica.errors import CategoryError, ModelNotFound, SourceUnavailable
+
+if TYPE_CHECKING:
+    from builder.replica.query import ModelQuery
 
 __all__ = ["ReadAPI", "ReadOnlyRecords", "category_of", "freeze", "thaw"]
 
@@ -147,6 +150,27 @@ class ReadAPI(abc.ABC):
         SourceUnavailable."""
         out = self.get_all_model_references_or_none(overwrite_existing)
         return MappingProxyType({c: _EMPTY if v is None else v for c, v in out.items()})
+
+    def query(self, category: Any) -> ModelQuery:
+        """A query (filter, sort, page; `builder.replica.query`) over the records of `category`, with the
+        old client's semantics: `client.query("image_generation").where(nsfw=False).limit(5).to_list()`.
+
+        Raises:
+            SourceUnavailable: no source, the cache included, has the category (as `get_model_reference`).
+        """
+        from builder.replica.query import ModelQuery  # not on the cold path of a plain read
+
+        name = category_of(category).name
+        records = self.get_model_reference(category)
+        return ModelQuery([(name, k, r) for k, r in records.items()], name)
+
+    def query_all(self) -> ModelQuery:
+        """A query over the records of every category (those no source has count as empty); a model key
+        held by two categories is returned once, from the first category in `NAMES` order."""
+        from builder.replica.query import ModelQuery
+
+        refs = self.get_all_model_references()
+        return ModelQuery([(c, k, r) for c in NAMES if c in refs for k, r in refs[c].items()], None)
 
     def get_legacy_or_none(self, category: Any, overwrite_existing: bool = False) -> bytes | None:
         """As `get_legacy`, but None where that raises SourceUnavailable."""

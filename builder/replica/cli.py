@@ -23,18 +23,85 @@ def _dump(value: object) -> None:
     sys.stdout.buffer.write(orjson.dumps(thaw(value), option=orjson.OPT_INDENT_2) + b"\n")
 
 
+def _where(items: tuple[str, ...]) -> dict[str, object]:
+    """`--where FIELD=VALUE` pairs: VALUE is read as JSON when it parses (false, 3, ["a","b"]), else as text."""
+    out: dict[str, object] = {}
+    for item in items:
+        field, sep, raw = item.partition("=")
+        if not sep or not field:
+            from builder.replica.errors import QueryError
+
+            raise QueryError(f"--where {item!r}: not FIELD=VALUE")
+        try:
+            out[field] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            out[field] = raw
+    return out
+
+
 @click.command()
 @click.argument("category")
 @click.option("--legacy", is_flag=True, help="Print the v1 (legacy format) document instead of v2.")
 @click.option("--model", "model_key", metavar="KEY", help="Print only this model's record.")
 @click.option("--offline", is_flag=True, default=None, help="Read only the cache (HORDE_MODEL_REFERENCE_OFFLINE).")
 @click.option("--refresh", is_flag=True, help="Check the sources now, ignoring the TTL.")
-def get(category: str, legacy: bool, model_key: str | None, offline: bool | None, refresh: bool) -> None:
-    """Print a category (or one model of it) as JSON, from the CDN, a mirror, GitHub or the cache."""
-    from builder.replica.client import ReplicaClient
-    from builder.replica.errors import ModelNotFound
+@click.option("--nsfw/--sfw", "nsfw", default=None, help="Only NSFW (--nsfw) or only SFW (--sfw) models.")
+@click.option("--baseline", metavar="NAME", help="Only models of this baseline (exact).")
+@click.option("--inpainting/--no-inpainting", default=None, help="Only (or no) inpainting models.")
+@click.option("--tag-any", "tags_any", multiple=True, metavar="TAG", help="Models with any of these tags (repeat).")
+@click.option("--tag-all", "tags_all", multiple=True, metavar="TAG", help="Models with all of these tags (repeat).")
+@click.option("--tag-none", "tags_none", multiple=True, metavar="TAG", help="Models with none of these tags (repeat).")
+@click.option("--name-contains", metavar="TEXT", help="Models whose name contains TEXT (any case).")
+@click.option("--backend", metavar="NAME", help="text_generation: only the entries of this backend (aphrodite, koboldcpp).")
+@click.option("--exclude-backend-variations", is_flag=True, help="text_generation: drop the backend-prefixed entries.")
+@click.option("--quantized/--no-quantized", default=None, help="text_generation: only (or no) quantised variants.")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE",
+              help="Field equality (FIELD__gt=..., __lt, __gte, __lte, __ne, __in, __contains; repeat).")
+@click.option("--sort-by", metavar="FIELD", help="Sort by this field (records without it last).")
+@click.option("--desc", is_flag=True, help="Sort descending.")
+@click.option("--offset", type=click.IntRange(min=0), help="Skip this many results.")
+@click.option("--limit", type=click.IntRange(min=0), help="Return at most this many results.")
+@click.option("--count", "count_only", is_flag=True, help="Print only the number of matching models.")
+@click.option("--keys", "keys_only", is_flag=True, help="Print only the matching model keys (a JSON list).")
+def get(category: str, legacy: bool, model_key: str | None, offline: bool | None, refresh: bool,
+        nsfw: bool | None, baseline: str | None, inpainting: bool | None, tags_any: tuple[str, ...],
+        tags_all: tuple[str, ...], tags_none: tuple[str, ...], name_contains: str | None, backend: str | None,
+        exclude_backend_variations: bool, quantized: bool | None, where: tuple[str, ...], sort_by: str | None,
+        desc: bool, offset: int | None, limit: int | None, count_only: bool, keys_only: bool) -> None:
+    """Print a category (or one model of it) as JSON, from the CDN, a mirror, GitHub or the cache.
 
+    Filters select models as the old API's search does (client.query()); CATEGORY `all` queries every
+    category."""
+    from builder.replica.client import ReplicaClient
+    from builder.replica.errors import ModelNotFound, QueryError
+
+    search = dict(nsfw=nsfw, baseline=baseline, inpainting=inpainting, tags_any=tags_any, tags_all=tags_all,
+                  tags_none=tags_none, name_contains=name_contains, backend=backend,
+                  exclude_backend_variations=exclude_backend_variations, quantized=quantized, sort_by=sort_by,
+                  sort_desc=desc, offset=offset, limit=limit)
+    filtering = (any(v is not None for v in (nsfw, baseline, inpainting, name_contains, backend, quantized, sort_by,
+                                              offset, limit))
+                 or bool(tags_any or tags_all or tags_none or where or exclude_backend_variations or desc
+                         or count_only or keys_only))
+    if filtering and (legacy or model_key):
+        raise QueryError("filters, --count and --keys apply to v2 records: not with --legacy or --model")
+    if category == "all" and not filtering:
+        filtering = True
     with ReplicaClient(offline=offline or None) as client:
+        if filtering:
+            if refresh:
+                client.refresh(None if category == "all" else [category])
+            q = client.query_all() if category == "all" else client.query(category)
+            q = q.where(**_where(where)).search(**search)  # type: ignore[arg-type]
+            if count_only:
+                click.echo(q.count())
+            elif keys_only:
+                _dump(q.keys())
+            else:
+                _dump(q.to_dict())
+            if category != "all":
+                _note_fallback(client, category, legacy)
+            return
         if not legacy:
             records = client.get_model_reference(category, overwrite_existing=refresh)
             _dump(records if model_key is None else client.get_model(category, model_key))

@@ -38,6 +38,7 @@ __all__ = [
     "FetchFailed",
     "ManifestError",
     "ModelNotFound",
+    "QueryError",
     "ReplicaError",
     "RollbackError",
     "ShrinkRefused",
@@ -51,6 +52,11 @@ __all__ = [
 
 class CategoryError(ReplicaError, ValueError):
     """`category` names no category, or one that has no document of the kind asked for (no v1 format)."""
+
+
+class QueryError(ReplicaError, ValueError):
+    """A query names a field the category's records do not have, an unknown operator or backend, or
+    asks for an order or a grouping its values cannot give (a ValueError, as in the old client)."""
 
 
 class FetchFailed(FetchError):
