@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
 __all__ = ["Renderer", "SiteConfig", "environment", "fields_html", "html_files", "human_bytes", "human_params",
-           "linkable", "model_context", "nav_html", "row_context", "size_of", "value_html"]
+           "image_url", "linkable", "model_context", "nav_html", "row_context", "showcases_of", "size_of",
+           "value_html"]
 
 #: the page templates and their assets (the memo's TEMPLATES_DIR is the same folder)
 TEMPLATES = files("builder.site") / "templates"
@@ -44,7 +45,7 @@ BRANCH_ENV = "HMR_REPOSITORY_BRANCH"
 SITE_URL_ENV = "HMR_SITE_URL"
 _LINKABLE = ("https://", "http://")
 #: fields the model page shows in their own sections; the generic table shows the rest
-_SHOWN_APART = ("name", "description", "config", "showcases")
+_SHOWN_APART = ("name", "description", "config")
 
 
 class SiteConfig:
@@ -107,6 +108,18 @@ def human_params(n: Any) -> str:
 def linkable(value: Any) -> bool:
     """Whether `value` may become a link: an http(s) URL with nothing that could leave the attribute."""
     return isinstance(value, str) and value.startswith(_LINKABLE) and not any(c in value for c in "\n\r\t\"'<>` ")
+
+
+def image_url(value: Any) -> bool:
+    """Whether `value` may be an <img> source: an https URL only (a page served over https must not pull
+    plain-http images, and `javascript:` or `data:` never reach an attribute)."""
+    return linkable(value) and value.startswith("https://") and len(value) > len("https://")
+
+
+def showcases_of(rec: Mapping[str, Any]) -> list[str]:
+    """The record's showcase image URLs that may be shown (https only), in record order."""
+    shows = rec.get("showcases")
+    return [s for s in shows if image_url(s)] if isinstance(shows, list) else []
 
 
 def _markup(text: str) -> Markup:
@@ -193,6 +206,7 @@ def row_context(category: str, key: str, rec: Mapping[str, Any]) -> dict[str, An
         "size": size_of(rec),
         "tags": ", ".join(tags),
         "tagkey": "|".join(tags),
+        "thumb": next(iter(showcases_of(rec)), ""),
     }
 
 
@@ -223,7 +237,10 @@ def model_context(category: str, key: str, rec: Mapping[str, Any], source: str, 
         badges.append(size)
     links = [{"url": rec[f], "label": label} for f, label in (("homepage", "Homepage"), ("url", "Model page"))
              if linkable(rec.get(f))]
-    showcases = [{"url": s, "ok": linkable(s)} for s in rec.get("showcases") or () if isinstance(s, str)]
+    title = rec.get("display_name") or rec.get("name") or key
+    shows = showcases_of(rec)
+    showcases = [{"url": s, "alt": f"Showcase {i} of {len(shows)}: an image made with {title}"}
+                 for i, s in enumerate(shows, 1)]
     ekey = href(key)
     json_links = [
         {"href": f"{root}{model_key(category, ekey)}", "label": f"v2 record: {model_key(category, key)}"},
@@ -236,7 +253,7 @@ def model_context(category: str, key: str, rec: Mapping[str, Any], source: str, 
         edit = f"{config.repository_url}/edit/{quote(config.branch, safe='')}/{href(source)}"
     return {
         "root": root, "category": category, "key": key,
-        "title": rec.get("display_name") or rec.get("name") or key,
+        "title": title,
         "description": rec.get("description") if isinstance(rec.get("description"), str) else "",
         "badges": badges, "links": links, "downloads": downloads, "showcases": showcases,
         "fields": fields_html(rec), "json": json_links, "edit": edit, "source": source,
@@ -347,6 +364,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
             root = root_of(page)
             return {
                 "root": root, "nav": nav(root), "category": c.name, "rows": rows, "nsfw_count": nsfw,
+                "thumbs": any(r["thumb"] for r in rows),
                 "v1": c.has_legacy or c.managed_elsewhere,
                 "baselines": sorted({r["baseline"] for r in rows if r["baseline"]}),
                 "styles": sorted({r["style"] for r in rows if r["style"]}),

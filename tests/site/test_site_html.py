@@ -124,7 +124,7 @@ def heading_box(page: object) -> list[int]:
 
 
 def visible_rows(page: object) -> list[str]:
-    return page.locator("#models tbody tr:visible td:first-child a").all_inner_texts()
+    return page.locator("#models tbody tr:visible td.name a").all_inner_texts()
 
 
 # ---------------------------------------------------------------------------------------------------
