@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import orjson
 
-from builder.categories import CATEGORIES
+from builder.categories import CATEGORIES, description_of, title_of
 from builder.memo import MemoTable, cache_dir, digest
 from builder.records import CategoryData
 from builder.routes import model_key, schema_file, v1_key, v2_key
@@ -44,6 +44,8 @@ REPOSITORY_ENV = "HMR_REPOSITORY_URL"
 BRANCH_ENV = "HMR_REPOSITORY_BRANCH"
 SITE_URL_ENV = "HMR_SITE_URL"
 _LINKABLE = ("https://", "http://")
+#: the static files beside the pages (templates/assets/), published under assets/
+ASSET_FILES = ("site.css", "table.js", "site.js")
 #: fields the model page shows in their own sections; the generic table shows the rest
 _SHOWN_APART = ("name", "description", "config")
 
@@ -175,7 +177,7 @@ def fields_html(rec: Mapping[str, Any]) -> Markup:
 
 def nav_html(root: str) -> Markup:
     """The category navigation of a page whose way back to the site root is `root`."""
-    return _markup(" ".join(f'<a href="{_esc(root + href(category_page(c.name)))}">{_esc(c.name)}</a>'
+    return _markup(" ".join(f'<a href="{_esc(root + href(category_page(c.name)))}">{_esc(title_of(c.name))}</a>'
                            for c in CATEGORIES))
 
 
@@ -339,7 +341,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
     data_dir, times = facts.data_dir, facts.category_times
     r = Renderer()
     out: dict[str, bytes] = {}
-    for name in ("site.css", "table.js"):
+    for name in ASSET_FILES:
         out[f"{ASSETS}/{name}"] = (TEMPLATES / "assets" / name).read_bytes()
     data_root = str(data_dir).rstrip("/") + "/"
     conf = orjson.dumps([config.repository_url, config.branch, config.data_path])
@@ -392,7 +394,8 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
         t = times.get(c.name)
         updated = (datetime.fromtimestamp(t.last_updated, UTC).strftime("%Y-%m-%d")
                    if t is not None and t.last_updated else "")
-        summary.append({"name": c.name, "count": len(recs), "nsfw": nsfw, "updated": updated, "v1": has_v1})
+        summary.append({"name": c.name, "title": title_of(c.name), "description": description_of(c.name),
+                        "count": len(recs), "nsfw": nsfw, "updated": updated, "v1": has_v1})
     home = {
         "root": "", "categories": summary, "total": sum(s["count"] for s in summary),
         "last": _last_change(history), "schemas": [{"name": p.name, "href": href(schema_file(p.name))}

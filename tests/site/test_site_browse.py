@@ -226,3 +226,65 @@ def test_image_table_shows_a_thumbnail(page: object, browse_url: str, image_serv
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
     # the other rows have no showcase: an empty cell, no broken image
     assert page.locator("#models tbody td.thumb img").count() == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. the home page: one search across every category, the categories with their names and counts
+
+
+def results(pg: object) -> list[str]:
+    return pg.locator("#results li a").all_inner_texts()
+
+
+def test_home_search_finds_models_in_every_category(page: object, corpus_url: str) -> None:
+    page.goto(f"{corpus_url}/")
+    assert page.locator("#search").is_visible()
+    page.locator("#search").press_sequentially("marx 3b", delay=15)  # punctuation does not count
+    page.wait_for_function("document.querySelectorAll('#results li').length > 0")
+    assert results(page)[0] == "acrastt/Marx-3B-V3"
+    assert "Text generation" in page.locator("#results li").first.inner_text()
+    assert page.evaluate("new URLSearchParams(location.search).get('q')") == "marx 3b"  # linkable
+    # by category name, by tag, by baseline: results from other categories than the two big ones
+    page.locator("#search").fill("canny")
+    page.wait_for_function("[...document.querySelectorAll('#results li')].some(li => /ControlNet/.test(li.textContent))")
+    page.locator("#search").fill("upscalers")
+    page.wait_for_function("document.querySelectorAll('#results li').length === 6")
+    assert "RealESRGAN_x4plus" in results(page)
+    page.locator("#search").fill("stable_diffusion_xl")
+    page.wait_for_function("document.querySelectorAll('#results li').length > 5")
+    assert all("stable_diffusion_xl" in t for t in page.locator("#results li").all_inner_texts())
+    # a result leads to its page
+    page.locator("#search").fill("deliberate")
+    page.wait_for_function("document.querySelectorAll('#results li').length > 0")
+    page.get_by_role("link", name="Deliberate", exact=True).click()
+    page.wait_for_url("**/models/image_generation/Deliberate.html")
+    # the query in the URL is run on arrival
+    page.goto(f"{corpus_url}/?q=zzzz-nothing")
+    page.wait_for_function("/No model matches/.test(document.getElementById('search-status').textContent)")
+    assert results(page) == []
+
+
+def test_home_names_and_counts_categories(page: object, corpus_url: str) -> None:
+    page.goto(f"{corpus_url}/")
+    cats = page.locator("ul.cats > li")
+    assert cats.count() == 15
+    first = page.locator("ul.cats > li[data-cat=image_generation]")
+    assert "161 models, 82 NSFW" in first.inner_text() and "Stable Diffusion" in first.inner_text()
+    assert page.locator("li[data-cat=text_generation] a").first.get_attribute("href") == \
+        "models/text_generation/index.html"
+    for li in cats.all():  # every category says what it is
+        assert len(li.locator("p").first.inner_text()) > 20
+
+
+def test_home_without_javascript_lists_the_categories(browser: object, corpus_url: str) -> None:
+    pg = new_page(browser, java_script_enabled=False)
+    try:
+        pg.goto(f"{corpus_url}/")
+        assert pg.locator("#search").is_hidden()  # the search needs JavaScript, so it is not offered
+        links = pg.locator("ul.cats > li > a")
+        assert links.count() == 15
+        links.filter(has_text="Text generation").click()
+        pg.wait_for_url("**/models/text_generation/index.html")
+        assert pg.locator("#models tbody tr").count() == 719
+    finally:
+        pg.context.close()
