@@ -90,6 +90,36 @@ CATEGORIES: tuple[Category, ...] = (
              v2_fields=_PATCH_FIELDS),
 )
 
+#: what the browse pages call each category, and the one line they say about it
+TITLES: dict[str, tuple[str, str]] = {
+    "blip": ("BLIP captioning", "Image captioning models the workers use to describe pictures (interrogation)."),
+    "clip": ("CLIP", "Image and text embedding models for interrogation and ranking."),
+    "codeformer": ("CodeFormer", "Face restoration applied to finished images."),
+    "controlnet": ("ControlNet", "Models that steer image generation with a pose, depth map, edges or scribble."),
+    "controlnet_annotator": ("ControlNet annotators", "Preprocessors that turn an input image into a ControlNet hint."),
+    "esrgan": ("Upscalers (ESRGAN)", "Super-resolution models that enlarge finished images."),
+    "gfpgan": ("GFPGAN", "Face restoration applied to finished images."),
+    "safety_checker": ("Safety checker", "The model that flags unsafe images before they are returned."),
+    "image_generation": ("Image generation", "Stable Diffusion, SDXL, Flux and other checkpoints that make images from prompts."),
+    "text_generation": ("Text generation", "Large language models served by the text workers, with their sizes and formats."),
+    "video_generation": ("Video generation", "Models that make short videos from prompts."),
+    "audio_generation": ("Audio generation", "Models that make sound and music from prompts."),
+    "miscellaneous": ("Miscellaneous", "Supporting models that fit no other category (such as layer decoders)."),
+    "lora": ("LoRA", "Low-rank adapters; the list is managed on CivitAI, not here."),
+    "ti": ("Textual inversions", "Embeddings that add a concept to a prompt; managed on CivitAI, not here."),
+}
+
+
+def title_of(name: str) -> str:
+    """A category's human name ("Image generation"); its identifier when it has none."""
+    return TITLES.get(name, (name, ""))[0]
+
+
+def description_of(name: str) -> str:
+    """A category's one-line description ("" when it has none)."""
+    return TITLES.get(name, (name, ""))[1]
+
+
 BY_NAME: dict[str, Category] = {c.name: c for c in CATEGORIES}
 NAMES: tuple[str, ...] = tuple(c.name for c in CATEGORIES)
 LEGACY: tuple[Category, ...] = tuple(c for c in CATEGORIES if c.has_legacy)

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import orjson
 
-from builder.categories import CATEGORIES
+from builder.categories import CATEGORIES, description_of, title_of
 from builder.memo import MemoTable, cache_dir, digest
 from builder.records import CategoryData
 from builder.routes import model_key, schema_file, v1_key, v2_key
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
 __all__ = ["Renderer", "SiteConfig", "environment", "fields_html", "html_files", "human_bytes", "human_params",
-           "linkable", "model_context", "nav_html", "row_context", "size_of", "value_html"]
+           "image_url", "linkable", "model_context", "nav_html", "row_context", "showcases_of", "size_of",
+           "value_html"]
 
 #: the page templates and their assets (the memo's TEMPLATES_DIR is the same folder)
 TEMPLATES = files("builder.site") / "templates"
@@ -43,8 +44,10 @@ REPOSITORY_ENV = "HMR_REPOSITORY_URL"
 BRANCH_ENV = "HMR_REPOSITORY_BRANCH"
 SITE_URL_ENV = "HMR_SITE_URL"
 _LINKABLE = ("https://", "http://")
+#: the static files beside the pages (templates/assets/), published under assets/
+ASSET_FILES = ("site.css", "table.js", "site.js")
 #: fields the model page shows in their own sections; the generic table shows the rest
-_SHOWN_APART = ("name", "description", "config", "showcases")
+_SHOWN_APART = ("name", "description", "config")
 
 
 class SiteConfig:
@@ -109,6 +112,18 @@ def linkable(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(_LINKABLE) and not any(c in value for c in "\n\r\t\"'<>` ")
 
 
+def image_url(value: Any) -> bool:
+    """Whether `value` may be an <img> source: an https URL only (a page served over https must not pull
+    plain-http images, and `javascript:` or `data:` never reach an attribute)."""
+    return linkable(value) and value.startswith("https://") and len(value) > len("https://")
+
+
+def showcases_of(rec: Mapping[str, Any]) -> list[str]:
+    """The record's showcase image URLs that may be shown (https only), in record order."""
+    shows = rec.get("showcases")
+    return [s for s in shows if image_url(s)] if isinstance(shows, list) else []
+
+
 def _markup(text: str) -> Markup:
     """markupsafe.Markup(text), imported only when a page is rendered (a warm build renders none)."""
     from markupsafe import Markup
@@ -162,7 +177,7 @@ def fields_html(rec: Mapping[str, Any]) -> Markup:
 
 def nav_html(root: str) -> Markup:
     """The category navigation of a page whose way back to the site root is `root`."""
-    return _markup(" ".join(f'<a href="{_esc(root + href(category_page(c.name)))}">{_esc(c.name)}</a>'
+    return _markup(" ".join(f'<a href="{_esc(root + href(category_page(c.name)))}">{_esc(title_of(c.name))}</a>'
                            for c in CATEGORIES))
 
 
@@ -193,6 +208,7 @@ def row_context(category: str, key: str, rec: Mapping[str, Any]) -> dict[str, An
         "size": size_of(rec),
         "tags": ", ".join(tags),
         "tagkey": "|".join(tags),
+        "thumb": next(iter(showcases_of(rec)), ""),
     }
 
 
@@ -223,7 +239,10 @@ def model_context(category: str, key: str, rec: Mapping[str, Any], source: str, 
         badges.append(size)
     links = [{"url": rec[f], "label": label} for f, label in (("homepage", "Homepage"), ("url", "Model page"))
              if linkable(rec.get(f))]
-    showcases = [{"url": s, "ok": linkable(s)} for s in rec.get("showcases") or () if isinstance(s, str)]
+    title = rec.get("display_name") or rec.get("name") or key
+    shows = showcases_of(rec)
+    showcases = [{"url": s, "alt": f"Showcase {i} of {len(shows)}: an image made with {title}"}
+                 for i, s in enumerate(shows, 1)]
     ekey = href(key)
     json_links = [
         {"href": f"{root}{model_key(category, ekey)}", "label": f"v2 record: {model_key(category, key)}"},
@@ -236,7 +255,7 @@ def model_context(category: str, key: str, rec: Mapping[str, Any], source: str, 
         edit = f"{config.repository_url}/edit/{quote(config.branch, safe='')}/{href(source)}"
     return {
         "root": root, "category": category, "key": key,
-        "title": rec.get("display_name") or rec.get("name") or key,
+        "title": title,
         "description": rec.get("description") if isinstance(rec.get("description"), str) else "",
         "badges": badges, "links": links, "downloads": downloads, "showcases": showcases,
         "fields": fields_html(rec), "json": json_links, "edit": edit, "source": source,
@@ -322,7 +341,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
     data_dir, times = facts.data_dir, facts.category_times
     r = Renderer()
     out: dict[str, bytes] = {}
-    for name in ("site.css", "table.js"):
+    for name in ASSET_FILES:
         out[f"{ASSETS}/{name}"] = (TEMPLATES / "assets" / name).read_bytes()
     data_root = str(data_dir).rstrip("/") + "/"
     conf = orjson.dumps([config.repository_url, config.branch, config.data_path])
@@ -347,6 +366,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
             root = root_of(page)
             return {
                 "root": root, "nav": nav(root), "category": c.name, "rows": rows, "nsfw_count": nsfw,
+                "thumbs": any(r["thumb"] for r in rows),
                 "v1": c.has_legacy or c.managed_elsewhere,
                 "baselines": sorted({r["baseline"] for r in rows if r["baseline"]}),
                 "styles": sorted({r["style"] for r in rows if r["style"]}),
@@ -374,7 +394,8 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
         t = times.get(c.name)
         updated = (datetime.fromtimestamp(t.last_updated, UTC).strftime("%Y-%m-%d")
                    if t is not None and t.last_updated else "")
-        summary.append({"name": c.name, "count": len(recs), "nsfw": nsfw, "updated": updated, "v1": has_v1})
+        summary.append({"name": c.name, "title": title_of(c.name), "description": description_of(c.name),
+                        "count": len(recs), "nsfw": nsfw, "updated": updated, "v1": has_v1})
     home = {
         "root": "", "categories": summary, "total": sum(s["count"] for s in summary),
         "last": _last_change(history), "schemas": [{"name": p.name, "href": href(schema_file(p.name))}

@@ -124,7 +124,7 @@ def heading_box(page: object) -> list[int]:
 
 
 def visible_rows(page: object) -> list[str]:
-    return page.locator("#models tbody tr:visible td:first-child a").all_inner_texts()
+    return page.locator("#models tbody tr:visible td.name a").all_inner_texts()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -168,8 +168,10 @@ def test_home_page_counts_and_last_change(evil_site: Path, site_dir: Path) -> No
     assert "Generation 2: 1 added, 0 removed, 0 changed" in home
     assert 'href="models/image_generation/Evil%20%3Cscript%3E%20%231%3F%20100%25.html"' in home
     corpus = (site_dir / "index.html").read_text()
-    assert re.search(r'models/image_generation/index.html">image_generation</a></td><td class="num">161</td>', corpus)
-    assert re.search(r'models/text_generation/index.html">text_generation</a></td><td class="num">719</td>', corpus)
+    assert re.search(r'models/image_generation/index.html"><strong>Image generation</strong></a> '
+                     r'<span class="count">161 models, 82 NSFW</span>', corpus)
+    assert re.search(r'models/text_generation/index.html"><strong>Text generation</strong></a> '
+                     r'<span class="count">719 models</span>', corpus)
     assert "913 models" in corpus
 
 

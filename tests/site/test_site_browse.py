@@ -1,0 +1,290 @@
+"""The browse site as a visitor uses it, in headless Chromium (Debian `chromium` through Playwright's
+`executable_path`, as test_site_html does): showcase images, the search across categories, sortable
+tables, the model page's facts, dates and copy buttons, the phone layout, dark mode, the 404 page and
+the sitemap.
+
+Showcase images in the corpus are remote URLs, and the pages take https URLs only; so the small data
+set's Deliberate gets showcases served by a local https server (a self-signed certificate made here,
+which the browser context is told to accept), and the test checks the browser really decoded them.
+Screenshots at desktop and phone width go to the test's tmp dir."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import shutil
+import ssl
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from builder.site.html import SiteConfig, image_url, model_context, row_context, showcases_of
+from tests.site.test_site_html import CHROMIUM, FLAGS, serve
+from tests.site_support import ROOT, png_size, run_hmr
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+# ---------------------------------------------------------------------------------------------------
+# a local https image server
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A plain-colour PNG (stdlib only)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\0" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+IMAGES = {"/show/a.png": png(96, 64, (200, 60, 40)), "/show/b.png": png(64, 64, (40, 120, 200))}
+
+
+def self_signed(dir: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with `cryptography` (a dependency already)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = dir / "cert.pem", dir / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class _Images(BaseHTTPRequestHandler):
+    requests: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        type(self).requests.append(self.path)
+        body = IMAGES.get(self.path)
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def image_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Images)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the small data set with showcases, built twice (so pages have a history to show)
+
+
+@pytest.fixture(scope="module")
+def browse_site(tmp_path_factory: pytest.TempPathFactory, image_server: str) -> Path:
+    base = tmp_path_factory.mktemp("browse")
+    data, site = base / "data", base / "site"
+    shutil.copytree(ROOT / "data", data)
+    env = {"HMR_REPOSITORY_URL": "https://github.com/example-org/model-data", "HMR_SITE_URL": "https://models.example"}
+    r = run_hmr("build", "--data", str(data), "--out", str(site), env=env)
+    assert r.returncode == 0, r.stderr
+    src = data / "image_generation" / "Deliberate.yaml"
+    text = src.read_text().replace("inpainting: false\n", "inpainting: false\nshowcases:\n"
+                                   f"  - {image_server}/show/a.png\n  - {image_server}/show/b.png\n")
+    src.write_text(text)
+    r = run_hmr("build", "--data", str(data), "--out", str(site), env=env)
+    assert r.returncode == 0, r.stderr
+    return site
+
+
+@pytest.fixture(scope="module")
+def browse_url(browse_site: Path) -> Iterator[str]:
+    yield from serve(browse_site)
+
+
+@pytest.fixture(scope="module")
+def corpus_url(served: tuple[object, int]) -> str:
+    return f"http://127.0.0.1:{served[1]}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM} (Debian package `chromium`)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def new_page(browser: object, viewport: dict[str, int] = DESKTOP, **kw: object) -> object:
+    phone = viewport["width"] < 600
+    context = browser.new_context(viewport=viewport, ignore_https_errors=True, device_scale_factor=2 if phone else 1,
+                                  is_mobile=phone, has_touch=phone, **kw)
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    return pg
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    pg = new_page(browser)
+    yield pg
+    pg.context.close()
+
+
+@pytest.fixture
+def phone(browser: object) -> Iterator[object]:
+    pg = new_page(browser, PHONE)
+    yield pg
+    pg.context.close()
+
+
+def shot(pg: object, dir: Path, name: str, full_page: bool = True) -> Path:
+    """A screenshot of `pg` into the test's tmp dir; checked to be a picture of the page's width."""
+    path = dir / f"{name}.png"
+    data = pg.screenshot(path=str(path), full_page=full_page)
+    scale = pg.evaluate("window.devicePixelRatio")
+    assert png_size(data)[0] == round(pg.evaluate("window.innerWidth") * scale), name
+    return path
+
+
+def no_sideways_scroll(pg: object) -> bool:
+    return pg.evaluate("document.documentElement.scrollWidth <= 390")
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1. showcases
+
+
+def test_only_https_showcases_become_images() -> None:
+    assert image_url("https://x.example/a.webp")
+    for bad in ("http://x.example/a.png", "javascript:alert(1)", "data:image/png;base64,AAAA", "https://",
+                'https://x.example/a.png" onerror="x', "https://x.example/a b.png", None, 3):
+        assert not image_url(bad), bad
+    rec = {"name": "M", "showcases": ["http://x.example/a.png", "javascript:alert(1)", "https://x.example/b.png"]}
+    assert showcases_of(rec) == ["https://x.example/b.png"]
+    assert row_context("image_generation", "M", rec)["thumb"] == "https://x.example/b.png"
+    ctx = model_context("image_generation", "M", rec, "data/image_generation/M.yaml", SiteConfig(), True)
+    assert [s["url"] for s in ctx["showcases"]] == ["https://x.example/b.png"]
+    assert ctx["showcases"][0]["alt"]
+
+
+def test_model_page_shows_its_showcases(page: object, browse_url: str, image_server: str, tmp_path: Path) -> None:
+    _Images.requests.clear()
+    page.goto(f"{browse_url}/models/image_generation/Deliberate.html")
+    imgs = page.locator(".gallery img")
+    assert imgs.count() == 2
+    for i, path in enumerate(("/show/a.png", "/show/b.png")):
+        img = imgs.nth(i)
+        assert img.get_attribute("src") == f"{image_server}{path}"
+        assert img.get_attribute("loading") == "lazy" and img.get_attribute("width") and img.get_attribute("height")
+        assert "Deliberate" in img.get_attribute("alt")
+        img.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
+    assert page.evaluate("[...document.querySelectorAll('.gallery img')].map(i => i.naturalWidth)") == [96, 64]
+    assert set(_Images.requests) >= {"/show/a.png", "/show/b.png"}
+    shot(page, tmp_path, "model-showcase")
+
+
+def test_image_table_shows_a_thumbnail(page: object, browse_url: str, image_server: str) -> None:
+    page.goto(f"{browse_url}/models/image_generation/index.html?nsfw=1")
+    row = page.locator("#models tbody tr", has=page.get_by_role("link", name="Deliberate", exact=True))
+    img = row.locator("td.thumb img")
+    assert img.get_attribute("src") == f"{image_server}/show/a.png"
+    assert img.get_attribute("width") == "48" and img.get_attribute("height") == "48"
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
+    # the other rows have no showcase: an empty cell, no broken image
+    assert page.locator("#models tbody td.thumb img").count() == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. the home page: one search across every category, the categories with their names and counts
+
+
+def results(pg: object) -> list[str]:
+    return pg.locator("#results li a").all_inner_texts()
+
+
+def test_home_search_finds_models_in_every_category(page: object, corpus_url: str) -> None:
+    page.goto(f"{corpus_url}/")
+    assert page.locator("#search").is_visible()
+    page.locator("#search").press_sequentially("marx 3b", delay=15)  # punctuation does not count
+    page.wait_for_function("document.querySelectorAll('#results li').length > 0")
+    assert results(page)[0] == "acrastt/Marx-3B-V3"
+    assert "Text generation" in page.locator("#results li").first.inner_text()
+    assert page.evaluate("new URLSearchParams(location.search).get('q')") == "marx 3b"  # linkable
+    # by category name, by tag, by baseline: results from other categories than the two big ones
+    page.locator("#search").fill("canny")
+    page.wait_for_function("[...document.querySelectorAll('#results li')].some(li => /ControlNet/.test(li.textContent))")
+    page.locator("#search").fill("upscalers")
+    page.wait_for_function("document.querySelectorAll('#results li').length === 6")
+    assert "RealESRGAN_x4plus" in results(page)
+    page.locator("#search").fill("stable_diffusion_xl")
+    page.wait_for_function("document.querySelectorAll('#results li').length > 5")
+    assert all("stable_diffusion_xl" in t for t in page.locator("#results li").all_inner_texts())
+    # a result leads to its page
+    page.locator("#search").fill("deliberate")
+    page.wait_for_function("document.querySelectorAll('#results li').length > 0")
+    page.get_by_role("link", name="Deliberate", exact=True).click()
+    page.wait_for_url("**/models/image_generation/Deliberate.html")
+    # the query in the URL is run on arrival
+    page.goto(f"{corpus_url}/?q=zzzz-nothing")
+    page.wait_for_function("/No model matches/.test(document.getElementById('search-status').textContent)")
+    assert results(page) == []
+
+
+def test_home_names_and_counts_categories(page: object, corpus_url: str) -> None:
+    page.goto(f"{corpus_url}/")
+    cats = page.locator("ul.cats > li")
+    assert cats.count() == 15
+    first = page.locator("ul.cats > li[data-cat=image_generation]")
+    assert "161 models, 82 NSFW" in first.inner_text() and "Stable Diffusion" in first.inner_text()
+    assert page.locator("li[data-cat=text_generation] a").first.get_attribute("href") == \
+        "models/text_generation/index.html"
+    for li in cats.all():  # every category says what it is
+        assert len(li.locator("p").first.inner_text()) > 20
+
+
+def test_home_without_javascript_lists_the_categories(browser: object, corpus_url: str) -> None:
+    pg = new_page(browser, java_script_enabled=False)
+    try:
+        pg.goto(f"{corpus_url}/")
+        assert pg.locator("#search").is_hidden()  # the search needs JavaScript, so it is not offered
+        links = pg.locator("ul.cats > li > a")
+        assert links.count() == 15
+        links.filter(has_text="Text generation").click()
+        pg.wait_for_url("**/models/text_generation/index.html")
+        assert pg.locator("#models tbody tr").count() == 719
+    finally:
+        pg.context.close()
