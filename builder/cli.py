@@ -8,6 +8,7 @@ Modules are imported inside the commands so that `hmr build` does not pay for wh
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -121,13 +122,26 @@ def main(debug: bool) -> None:
     """AI-Horde model reference: validate, build, publish and read the static site."""
 
 
+#: the pull-request gate: what imported legacy data is forgiven (its quirks, its lenient findings) is an error
+_STRICT = click.option("--strict", is_flag=True, help="Hold imported legacy data to the rules of new records: "
+                                                       "import quirks and legacy leniencies are errors.")
+
+
+def _strictness(strict: bool) -> contextlib.AbstractContextManager:
+    from builder.validate import strict_legacy
+
+    return strict_legacy() if strict else contextlib.nullcontext()
+
+
 @main.command()
 @click.option("--data", "data_dir", default="data", type=click.Path(path_type=Path), show_default=True)
-def validate(data_dir: Path) -> None:
+@_STRICT
+def validate(data_dir: Path, strict: bool) -> None:
     """Check every data file; print every problem as FILE:POINTER: message."""
     from builder import api
 
-    result = api.validate(data_dir)
+    with _strictness(strict):
+        result = api.validate(data_dir)
     result.raise_for_errors()
     report(result.problems)
     click.echo(result.summary())
@@ -173,11 +187,13 @@ def import_v2(src: str, data_dir: Path, prune: bool) -> None:
                    "count. Default: what --out holds.")
 @click.option("--sign-key", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Ed25519 private key (PEM, or base64 of the 32-byte seed): write manifest.json.sig.")
-def build(data_dir: Path, out_dir: Path, previous: str | None, sign_key: Path | None) -> None:
+@_STRICT
+def build(data_dir: Path, out_dir: Path, previous: str | None, sign_key: Path | None, strict: bool) -> None:
     """Validate data/, then write the site; on any error write nothing."""
     from builder import api
 
-    result = api.build(data_dir, out_dir, previous=previous, sign_key=sign_key)
+    with _strictness(strict):
+        result = api.build(data_dir, out_dir, previous=previous, sign_key=sign_key)
     report(result.warnings)
     s = result.stats
     click.echo(f"{len(result.files)} files: {s.written} written, {s.removed} removed, {s.unchanged} unchanged")

@@ -32,6 +32,9 @@ HTTPS_PATTERN = "^https://[^\\s]+$"
 OPTIONAL_HTTPS_PATTERN = "^(https://[^\\s]+)?$"
 
 _STR = {"type": "string"}
+#: models.csv's columns (builder.legacy.text.CSV_HEADER, spelled here so the schemas import no converter)
+_CSV_COLUMNS = ("name", "parameters_bn", "display_name", "url", "baseline", "description", "style", "tags",
+                "instruct_format", "settings")
 _SCALAR = {"type": ["integer", "number", "string", "boolean"]}
 _FLAT_VALUE = {"anyOf": [_SCALAR, {"type": "array", "items": _SCALAR}]}
 _STR_LIST = {"type": "array", "items": _STR}
@@ -118,7 +121,45 @@ def _legacy_text_block() -> dict:
         "type": "object",
         "description": "Raw models.csv cells where they differ from what the v2 value prints as.",
         "additionalProperties": False,
-        "properties": {"parameters_bn": _STR, "tags": _STR, "settings": _STR},
+        "properties": {
+            "parameters_bn": _STR, "tags": _STR, "settings": _STR,
+            # import quirks of the row (kept so the build writes it back; warnings, errors under --strict)
+            "extra_cells": {"type": "array", "items": _STR, "minItems": 1,
+                            "description": "Cells the row had beyond the file's columns."},
+            "cells": {"type": "integer", "minimum": 1,
+                      "description": "The row had only this many cells (fewer than the file's columns)."},
+        },
+    }
+
+
+def _legacy_layout() -> dict:
+    """`legacy_layout` of `_category.yaml`: how the imported legacy file was laid out where that is not
+    the category's own layout, so the build writes it back byte for byte (machine-formatted JSON) or
+    row for row (models.csv). Written by `hmr import-legacy`; each entry is an import quirk."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Layout of the imported legacy file where it is not the category's own (written "
+                       "by hmr import-legacy; each entry is reported as a warning, an error under --strict).",
+        "properties": {
+            "indent": {"enum": [4, "\t"], "description": "JSON indent, when not the category's."},
+            "ascii": {"const": False, "description": "JSON: non-ASCII characters written as they are."},
+            "line_ending": {"enum": ["lf", "crlf"], "description": "When not the file's usual one."},
+            "final_newline": {"const": False, "description": "The file does not end with a line break."},
+            "header": {"const": False, "description": "models.csv: no header row."},
+            "columns": {"type": "array", "minItems": 1, "uniqueItems": True,
+                        "items": {"enum": ["parameters", *_CSV_COLUMNS]},
+                        "description": "models.csv: its columns, in order, when not the usual ones "
+                                       "(`parameters` is a count, not billions)."},
+            "extra_rows": {
+                "type": "array",
+                "description": "models.csv: rows that are not a model's own row (an earlier copy of a "
+                               "repeated name, a row that cannot be read as a model), at their positions.",
+                "items": {"type": "object", "additionalProperties": False, "required": ["at", "cells"],
+                          "properties": {"at": {"type": "integer", "minimum": 0},
+                                         "cells": {"type": "array", "items": _STR}}},
+            },
+        },
     }
 
 
@@ -204,6 +245,7 @@ def category_settings_schema() -> dict:
             "renames": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1},
                         "description": "Former model key -> current key (written by `hmr model rename`, "
                                        "published so clients can resolve old names)."},
+            "legacy_layout": _legacy_layout(),
         },
     }
 

@@ -149,7 +149,7 @@ def record_problems(cd: CategoryData, rec: Record) -> list[Problem]:
         problems.append(Problem(path, "/name", "backend-prefixed names are generated, not stored"))
     problems += _download_problems(path, data, legacy_severity(data))
     if cat.name == "text_generation":
-        problems += _text_problems(cd, path, data)
+        problems += _text_problems(cd, path, data) + _row_quirks(path, data)
     return problems
 
 
@@ -230,6 +230,7 @@ def settings_problems(cd: CategoryData) -> list[Problem]:
     except Exception:  # noqa: BLE001 - list the errors properly
         out = [Problem(path, json_pointer(e.absolute_path), _message(e))
                for e in _full_validator(None).iter_errors(cd.settings)]
+    out += _layout_problems(cd, path)
     for i, key in enumerate(cd.settings.get("order") or []):
         if isinstance(key, str) and key not in cd.records:
             out.append(Problem(path, f"/order/{i}", f"pinned key {key!r} has no record file", "warning"))
@@ -240,6 +241,53 @@ def settings_problems(cd: CategoryData) -> list[Problem]:
             out.append(Problem(path, json_pointer(["renames", old]), f"renamed key {old!r} still has a record file"))
         if isinstance(new, str) and new not in cd.records:
             out.append(Problem(path, json_pointer(["renames", old]), f"rename target {new!r} has no record file"))
+    return out
+
+
+def quirk_severity() -> str:
+    """How an import quirk (a layout or row oddity upstream published, kept so the build writes it back)
+    is reported: a warning, so every published version builds; an error under the strict mode
+    (`hmr validate --strict`, `HMR_STRICT_LEGACY`), the gate for new data."""
+    return "error" if _STRICT.get() or os.environ.get(STRICT_ENV) else "warning"
+
+
+def _layout_problems(cd: CategoryData, path: str) -> list[Problem]:
+    """One quirk finding per entry of `legacy_layout` (and per kept extra row)."""
+    layout = cd.settings.get("legacy_layout")
+    if not isinstance(layout, dict):
+        return []
+    file = cd.category.legacy_file or "the legacy file"
+    sev = quirk_severity()
+    said = {"indent": lambda v: f"is indented with {'a tab' if v == chr(9) else f'{v} spaces'}, not the usual way",
+            "ascii": lambda v: "keeps non-ASCII characters unescaped",
+            "line_ending": lambda v: f"has {str(v).upper()} line endings",
+            "final_newline": lambda v: "has no final newline",
+            "header": lambda v: "has no header row",
+            "columns": lambda v: f"has the columns {', '.join(map(str, v)) if isinstance(v, list) else v}"}
+    out = []
+    for key, value in layout.items():
+        if key == "extra_rows" and isinstance(value, list):
+            for i, row in enumerate(value):
+                at = row.get("at") if isinstance(row, dict) else None
+                out.append(Problem(path, f"/legacy_layout/extra_rows/{i}",
+                                   f"import quirk: {file} row {at} is kept as it was, not as a model's row", sev))
+        elif key in said:
+            out.append(Problem(path, f"/legacy_layout/{key}", f"import quirk: {file} {said[key](value)}", sev))
+    return out
+
+
+def _row_quirks(path: str, data: dict) -> list[Problem]:
+    """Quirks a text record's legacy block keeps: extra cells, missing cells."""
+    block = data.get("legacy")
+    if not isinstance(block, dict):
+        return []
+    out = []
+    if "extra_cells" in block:
+        out.append(Problem(path, "/legacy/extra_cells", "import quirk: the models.csv row has more cells than "
+                                                        "columns", quirk_severity()))
+    if "cells" in block:
+        out.append(Problem(path, "/legacy/cells", "import quirk: the models.csv row has fewer cells than columns",
+                           quirk_severity()))
     return out
 
 

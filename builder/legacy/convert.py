@@ -19,14 +19,16 @@ from typing import TypeVar
 from builder.categories import BY_NAME, Category
 from builder.errors import DataError, LegacyFormatError, ParseError
 from builder.legacy import jsonrec, text
-from builder.legacy.jsonfmt import dumps_legacy, dumps_settings
+from builder.legacy.jsonfmt import detect_layout, dumps_legacy, dumps_settings, line_layout
 from builder.records import CategoryData
 
-__all__ = ["legacy_error", "legacy_files", "records_from_legacy"]
+__all__ = ["LAYOUT_KEY", "legacy_error", "legacy_files", "records_from_legacy"]
 
 E = TypeVar("E", bound=DataError)
 
 #: the text repo's converter settings: file name -> key in the category settings
+#: the category setting that keeps an imported legacy file's layout (final newline, CRLF, CSV columns, ...)
+LAYOUT_KEY = "legacy_layout"
 _TEXT_SETTINGS = (("defaults.json", "defaults"), ("generation_params.json", "generation_params"))
 
 
@@ -45,7 +47,7 @@ def records_from_legacy(cat: Category, files: Mapping[str, bytes]) -> tuple[dict
             return {}, None
         return _convert_text(files)
     if cat.legacy_kind in ("image", "generic") and cat.legacy_file is not None and cat.legacy_file in files:
-        return _convert_json(cat, files[cat.legacy_file]), {}
+        return _convert_json(cat, files[cat.legacy_file])
     return {}, None
 
 
@@ -83,37 +85,45 @@ def _with_block(cat: Category, v2: dict, block: dict) -> dict:
     return data
 
 
-def _convert_json(cat: Category, raw: bytes) -> dict[str, dict]:
-    """key -> data-file content (v2 fields + legacy block) for one image-repo legacy file."""
+def _convert_json(cat: Category, raw: bytes) -> tuple[dict[str, dict], dict]:
+    """(key -> data-file content (v2 fields + legacy block), category settings) for one image-repo
+    legacy file; the settings keep the file's byte layout where it is not the category's own."""
     name = cat.legacy_file or cat.name
     out: dict[str, dict] = {}
     # an empty image-repo file is an empty category (the text repo's settings files may not be empty)
-    for key, rec in (_object_file(name, raw) if raw.strip() else {}).items():
+    doc = _object_file(name, raw) if raw.strip() else {}
+    for key, rec in doc.items():
         try:
             v2, block = jsonrec.from_legacy(cat, key, rec)
         except LegacyFormatError as e:
             raise _in_file(e, name) from None
         out[key] = _with_block(cat, v2, block)
-    return out
+    quirks = detect_layout(raw, doc, cat.legacy_layout) if raw.strip() else {}
+    return out, ({LAYOUT_KEY: quirks} if quirks else {})
 
 
 def _convert_text(files: Mapping[str, bytes]) -> tuple[dict[str, dict], dict]:
-    """(key -> data-file content, category settings) from models.csv and the converter's settings."""
+    """(key -> data-file content, category settings) from models.csv and the converter's settings;
+    the settings keep the file's layout and odd rows (`text.read_csv`), the records their row quirks."""
     cat = BY_NAME["text_generation"]
+    raw = files["models.csv"]
     try:
-        rows = text.parse_csv(files["models.csv"].decode("utf-8-sig"))
+        rows, layout = text.read_csv(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as e:
         raise legacy_error(ParseError, "models.csv", str(e)) from None
     except LegacyFormatError as e:
         raise _in_file(e, "models.csv") from None
     out: dict[str, dict] = {}
-    for row in rows:
+    for row, quirks in rows:
         try:
             v2, block = text.row_to_v2(row)
-        except LegacyFormatError as e:
+        except LegacyFormatError as e:  # read_csv keeps such rows apart: not reached
             raise _in_file(e, "models.csv") from None
-        out[row["name"]] = _with_block(cat, v2, block)
-    settings = {key: _object_file(fname, files[fname]) for fname, key in _TEXT_SETTINGS if fname in files}
+        out[row["name"]] = _with_block(cat, v2, {**block, **quirks})
+    settings: dict = {key: _object_file(fname, files[fname]) for fname, key in _TEXT_SETTINGS if fname in files}
+    layout.update(line_layout(raw, "crlf"))
+    if layout:
+        settings[LAYOUT_KEY] = layout
     return out, settings
 
 
@@ -123,8 +133,14 @@ def legacy_records(cd: CategoryData) -> dict[str, dict]:
 
 
 def text_rows(cd: CategoryData) -> list[dict[str, str]]:
-    """The models.csv rows of the text category, in legacy order."""
+    """The model rows of the text category, in legacy order."""
     return [text.v2_to_row(rec.v2, rec.legacy) for rec in cd.records.values()]
+
+
+def text_table(cd: CategoryData) -> list[list[str]]:
+    """Every data row of models.csv (the kept odd rows included), in file order."""
+    return text.file_rows([(text.v2_to_row(rec.v2, rec.legacy), rec.legacy) for rec in cd.records.values()],
+                          cd.settings.get(LAYOUT_KEY))
 
 
 def legacy_files(cd: CategoryData) -> dict[str, bytes]:
@@ -132,14 +148,15 @@ def legacy_files(cd: CategoryData) -> dict[str, bytes]:
     cat = cd.category
     if not cat.has_legacy:
         return {}
+    layout = cd.settings.get(LAYOUT_KEY)
     if cat.legacy_kind == "text":
-        rows = text_rows(cd)
-        db = text.db_json(rows, cd.text_defaults, cd.settings_whitelist)
-        out = {"models.csv": text.write_csv(rows).encode("utf-8"), "db.json": dumps_legacy(db, "indent4")}
+        table = text_table(cd)
+        db = text.db_json(text.db_rows(table, layout), cd.text_defaults, cd.settings_whitelist)
+        out = {"models.csv": text.write_csv(table, layout).encode("utf-8"), "db.json": dumps_legacy(db, "indent4")}
         if "defaults" in cd.settings:
             out["defaults.json"] = dumps_settings(cd.settings["defaults"])
         if "generation_params" in cd.settings:
             out["generation_params.json"] = dumps_settings(cd.settings["generation_params"])
         return out
     assert cat.legacy_file is not None
-    return {cat.legacy_file: dumps_legacy(legacy_records(cd), cat.legacy_layout)}
+    return {cat.legacy_file: dumps_legacy(legacy_records(cd), cat.legacy_layout, layout)}

@@ -18,7 +18,7 @@ from pathlib import Path
 from builder.categories import LEGACY
 from builder.fs import atomic_write, prune_empty_dirs, walk_files
 from builder.legacy import text
-from builder.legacy.convert import records_from_legacy
+from builder.legacy.convert import LAYOUT_KEY, records_from_legacy
 from builder.legacy.source import read_source
 from builder.records import (
     RECORD_SUFFIXES,
@@ -112,14 +112,16 @@ def _merge_settings(path: Path, new: dict) -> dict:
             old = loaded if isinstance(loaded, dict) else {}
         except Exception:  # noqa: BLE001 - an unreadable old file is simply replaced
             old = {}
+    old.pop(LAYOUT_KEY, None)  # the layout is the new source's, or none
     return {**old, **new}
 
 
 def _check_db_json(files: dict[str, bytes], records: dict[str, dict], settings: dict) -> list[str]:
     """db.json is generated from models.csv; when the source has one, say whether it is up to date."""
-    rows = [text.v2_to_row(r, r.get("legacy")) for r in records.values()]
+    layout = settings.get(LAYOUT_KEY)
+    table = text.file_rows([(text.v2_to_row(r, r.get("legacy")), r.get("legacy")) for r in records.values()], layout)
     try:
-        expected = text.db_json(rows, settings.get("defaults", TEXT_DEFAULTS), None)
+        expected = text.db_json(text.db_rows(table, layout), settings.get("defaults", TEXT_DEFAULTS), None)
     except ValueError as e:  # a TextFormatError too
         return [f"db.json: cannot regenerate it from models.csv ({e})"]
     if json.loads(files["db.json"]) != expected:

@@ -56,9 +56,67 @@ def dumps_indented(value: Any, indent: int | str) -> str:
     return text + "\n"
 
 
-def dumps_legacy(value: Any, layout: str | None) -> bytes:
-    """stable_diffusion.json / db.json (indent 4) or the tab-indented utility files, plus LF."""
-    return dumps_indented(value, "\t" if layout == "tab" else 4).encode("ascii")
+def dumps_legacy(value: Any, layout: str | None, quirks: dict | None = None) -> bytes:
+    """stable_diffusion.json / db.json (indent 4) or the tab-indented utility files, plus LF; `quirks`
+    (a category's `legacy_layout` settings, see `detect_layout`) changes the indent, the escaping,
+    the line ending and the final newline to what the imported file had."""
+    indent: int | str = "\t" if layout == "tab" else 4
+    if not quirks:
+        return dumps_indented(value, indent).encode("ascii")
+    indent = quirks.get("indent", indent)
+    if quirks.get("ascii", True):
+        text = dumps_indented(value, indent)
+    else:
+        text = json.dumps(value, indent=indent, ensure_ascii=False) + "\n"
+    return apply_line_layout(text, quirks).encode("utf-8")
+
+
+def apply_line_layout(text: str, quirks: dict) -> str:
+    """`text` (LF, with a final newline) with the line ending and final newline of `quirks`."""
+    if quirks.get("final_newline", True) is False and text.endswith("\n"):
+        text = text[:-1]
+    if quirks.get("line_ending") == "crlf":
+        text = text.replace("\n", "\r\n")
+    return text
+
+
+def line_layout(raw: bytes, default_ending: str = "lf") -> dict:
+    """The line ending (when every line break is CRLF, or none is) and the missing final newline of
+    `raw`, as `legacy_layout` settings: only what differs from the defaults (`default_ending`, a
+    final newline)."""
+    out: dict = {}
+    breaks, crlf = raw.count(b"\n"), raw.count(b"\r\n")
+    ending = "crlf" if breaks and crlf == breaks else "lf" if crlf == 0 else default_ending
+    if ending != default_ending:
+        out["line_ending"] = ending
+    if raw and not raw.endswith(b"\n"):
+        out["final_newline"] = False
+    return out
+
+
+def detect_layout(raw: bytes, value: Any, layout: str | None) -> dict:
+    """The `legacy_layout` settings that make `dumps_legacy(value, layout, ...)` reproduce `raw`
+    byte for byte when `raw` is machine-formatted (indent 4 or tab, ASCII-escaped or not, LF or
+    CRLF, with or without a final newline); for a hand-formatted file only its line ending and final
+    newline (its other spacing is not kept). Only what differs from the category's layout is listed."""
+    quirks = line_layout(raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return quirks
+    text = text.replace("\r\n", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    default: int | str = "\t" if layout == "tab" else 4
+    for indent in (default, 4 if default == "\t" else "\t"):
+        extra = {} if indent == default else {"indent": indent}
+        if dumps_indented(value, indent) == text:
+            return {**extra, **quirks}
+        if text.isascii():
+            continue
+        if json.dumps(value, indent=indent, ensure_ascii=False) + "\n" == text:
+            return {**extra, "ascii": False, **quirks}
+    return quirks
 
 
 def dumps_settings(value: Any) -> bytes:

@@ -25,33 +25,159 @@ _PLAIN = ("display_name", "url", "baseline", "description", "style", "instruct_f
 BACKEND_PREFIXES = ("aphrodite/", "koboldcpp/")
 
 
+_COUNT = re.compile(r"[1-9][0-9]*")
+
+
 def parse_csv(text: str, source: str = "models.csv") -> list[dict[str, str]]:
-    """Rows in file order; a repeated name keeps its first position and takes the later row's values."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = tuple(reader.fieldnames or ())
-    missing = [c for c in CSV_HEADER if c not in header]
-    if missing:
-        raise TextFormatError(f"{source}: header lacks column(s) {', '.join(missing)}")
-    extra = [c for c in header if c not in CSV_HEADER]
+    """The model rows of a models.csv in file order (see `read_csv`; its layout and quirks dropped)."""
+    return [row for row, _quirks in read_csv(text, source)[0]]
+
+
+def read_csv(text: str, source: str = "models.csv") -> tuple[list[tuple[dict[str, str], dict]], dict]:
+    """(model rows, each with its row quirks for the legacy block; the `legacy_layout` settings) of a
+    models.csv (`hmr validate` reports each quirk kept, with its pointer). Nothing upstream published is refused:
+
+    - a file without a header row (the early `name,count` and `name,billions` files) or with other
+      columns keeps them in the layout (`header`, `columns`);
+    - a row with more cells than columns keeps the rest (`extra_cells`), one with fewer its count
+      (`cells`);
+    - a repeated name is the model of its last row (the values upstream's convert.py publishes);
+      every earlier row of it, and every row that cannot be read as a model, is kept as it was at
+      its position (`extra_rows`).
+
+    Raises:
+        TextFormatError: the header names a column models.csv does not have, or one twice.
+    """
+    table = list(csv.reader(io.StringIO(text, newline="")))
+    layout: dict[str, Any] = {}
+    if table and table[0][:1] == ["name"]:
+        columns = table.pop(0)
+        unknown = [c for c in columns if c not in CSV_HEADER]
+        if unknown:
+            raise TextFormatError(f"{source}: unknown column(s) {', '.join(unknown)}")
+        if len(set(columns)) != len(columns):
+            raise TextFormatError(f"{source}: a column is named twice")
+        if tuple(columns) != CSV_HEADER:
+            layout["columns"] = columns
+    else:  # the early files: no header, a name and a parameter count (or billions)
+        second = [r[1] for r in table if len(r) > 1 and r[1]]
+        count = bool(second) and all(_COUNT.fullmatch(c) and int(c) >= 1_000_000 for c in second)
+        columns = ["name", "parameters" if count else "parameters_bn"]
+        layout["header"] = False
+        layout["columns"] = columns
+    models: dict[str, tuple[int, dict[str, str], dict]] = {}
+    extra: dict[int, list[str]] = {}
+    for i, cells in enumerate(table):
+        row = cells_to_row(cells, columns)
+        # a backend-prefixed copy (the early files list them) is generated, never a model of its own
+        why = "not a model" if row is None or not row["name"] or row["name"].startswith(BACKEND_PREFIXES) else None
+        if row is not None and why is None:
+            try:
+                row_to_v2(row)
+            except TextFormatError as e:
+                why = str(e)
+        if row is None or why is not None:
+            extra[i] = cells
+            continue
+        quirks: dict[str, Any] = {}
+        if len(cells) > len(columns):
+            quirks["extra_cells"] = cells[len(columns):]
+        elif len(cells) < len(columns):
+            quirks["cells"] = len(cells)
+        name = row["name"]
+        if name in models:
+            extra[models[name][0]] = table[models[name][0]]
+            del models[name]
+        models[name] = (i, row, quirks)
     if extra:
-        raise TextFormatError(f"{source}: unknown column(s) {', '.join(extra)}")
-    rows: dict[str, dict[str, str]] = {}
-    for line, row in enumerate(reader, start=2):
-        if None in row or any(v is None for v in row.values()):
-            raise TextFormatError(f"{source}:{line}: wrong number of cells")
-        if not row["name"]:
-            raise TextFormatError(f"{source}:{line}: empty name")
-        rows[row["name"]] = {c: row[c] for c in CSV_HEADER}
-    return list(rows.values())
+        layout["extra_rows"] = [{"at": at, "cells": cells} for at, cells in sorted(extra.items())]
+    ordered = sorted(models.values(), key=lambda m: m[0])
+    return [(row, quirks) for _i, row, quirks in ordered], layout
 
 
-def write_csv(rows: list[dict[str, str]]) -> str:
-    """models.csv as the text repo commits it: QUOTE_MINIMAL, CRLF on every line."""
+def cells_to_row(cells: list[str], columns: list[str] | tuple[str, ...]) -> dict[str, str] | None:
+    """The full row (every models.csv column, missing ones empty) of a file row, or None when a
+    `parameters` count cell is not a count."""
+    row = dict.fromkeys(CSV_HEADER, "")
+    for col, cell in zip(columns, cells, strict=False):
+        if col == "parameters":
+            if not _COUNT.fullmatch(cell):
+                return None
+            row["parameters_bn"] = format_bn(int(cell))
+        else:
+            row[col] = cell
+    return row
+
+
+def row_cells(row: dict[str, str], quirks: dict | None, columns: list[str] | tuple[str, ...]) -> list[str]:
+    """The file row of a model row: its cells in the file's columns, with the row quirks applied."""
+    cells = [str(parameters_of(row["parameters_bn"])) if c == "parameters" else row[c] for c in columns]
+    quirks = quirks or {}
+    extra = quirks.get("extra_cells")
+    if isinstance(extra, list):
+        cells += [str(c) for c in extra]
+    n = quirks.get("cells")
+    if isinstance(n, int) and 0 < n < len(cells):
+        cells = cells[:n]
+    return cells
+
+
+def file_rows(rows: list[tuple[dict[str, str], dict | None]], layout: dict | None) -> list[list[str]]:
+    """Every data row of models.csv, in file order: the model rows (in order) fill the positions the
+    layout's `extra_rows` do not take."""
+    layout = layout or {}
+    columns = layout.get("columns") or CSV_HEADER
+    extra = {r["at"]: [str(c) for c in r["cells"]] for r in layout.get("extra_rows") or ()
+             if isinstance(r, dict) and isinstance(r.get("at"), int) and isinstance(r.get("cells"), list)}
+    models = iter(rows)
+    out: list[list[str]] = []
+    at = 0
+    while True:
+        if at in extra:
+            out.append(extra.pop(at))
+        else:
+            nxt = next(models, None)
+            if nxt is None:
+                break
+            out.append(row_cells(nxt[0], nxt[1], columns))
+        at += 1
+    out += [extra[k] for k in sorted(extra)]  # rows kept beyond the models left (some were removed)
+    return out
+
+
+def db_rows(table: list[list[str]], layout: dict | None) -> list[dict[str, str]]:
+    """The rows upstream's convert.py turns into db.json: every file row that reads as a model, in
+    file order (a repeated name is overwritten in place by its later rows, as there)."""
+    columns = (layout or {}).get("columns") or CSV_HEADER
+    out = []
+    for cells in table:
+        row = cells_to_row(cells, columns)
+        if row is None or not row["name"]:
+            continue
+        try:
+            row_to_v2(row)
+        except TextFormatError:
+            continue
+        out.append(row)
+    return out
+
+
+def write_csv(rows: list[dict[str, str]] | list[list[str]], layout: dict | None = None) -> str:
+    """models.csv as the text repo commits it: QUOTE_MINIMAL, CRLF on every line; with a layout, the
+    imported file's header (or none), columns, line ending and final newline. `rows` are model rows
+    (dicts) or the file rows of `file_rows`."""
+    layout = layout or {}
+    columns = layout.get("columns") or list(CSV_HEADER)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_HEADER, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    writer = csv.writer(buf, lineterminator="\n" if layout.get("line_ending") == "lf" else "\r\n")
+    if layout.get("header", True):
+        writer.writerow(columns)
+    for r in rows:
+        writer.writerow(row_cells(r, None, columns) if isinstance(r, dict) else r)
+    out = buf.getvalue()
+    if layout.get("final_newline") is False:
+        out = out.removesuffix("\r\n" if layout.get("line_ending") != "lf" else "\n")
+    return out
 
 
 def format_bn(parameters: int) -> str:

@@ -4,7 +4,10 @@
 2. Write the built files that belong to it (image repo: the nine image files; text repo: `models.csv`,
    `db.json` and the converter settings; from `builder.categories`), byte for byte. Other files of
    the repository (README, scripts) are left alone, and so are files the build does not produce.
-3. Nothing changed against the base branch: stop (no branch, no push, no API call).
+3. A file whose data equals the base branch's (parse-equal, in the same key and row order) is left
+   as the branch has it, whatever its layout: only data changes are synced, and the summary names
+   the files left alone. Nothing changed against the base branch: stop (no branch, no push, no API
+   call).
 4. Summarise each changed file in models added / removed / changed.
 5. If an open proposal already holds exactly these files (a remote `sync/` branch), reuse it instead
    of pushing the same change again; otherwise commit on `sync/<category|multi>/<UTC timestamp>` and
@@ -19,6 +22,9 @@ pushes and calls the GitHub API not at all.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 import shutil
 import tempfile
@@ -36,7 +42,7 @@ from builder.publish.git import Git, auth_env, redact
 from builder.publish.legacy_diff import FileChange, compare
 from builder.routes import LEGACY_DIR, MANIFEST_FILE
 
-__all__ = ["KINDS", "SyncResult", "repo_files", "sync_legacy"]
+__all__ = ["KINDS", "SyncResult", "repo_files", "same_data", "sync_legacy"]
 
 KINDS = {"image": IMAGE_REPO, "text": TEXT_REPO}
 DEFAULT_IDENTITY = ("hmr sync-legacy", "hmr-sync-legacy@users.noreply.github.com")
@@ -72,6 +78,8 @@ class SyncResult:
     pr_created: bool = False
     closed: list[int] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    #: files whose data equals the branch's (only their bytes would change): left as they were
+    kept: list[str] = field(default_factory=list)
 
 
 def _kind_of(url: str, present: set[str]) -> str:
@@ -172,13 +180,22 @@ def sync_legacy(site: Path, repo_url: str, *, branch: str = "main", kind: str | 
             raise PublishError(f"{legacy}: none of the {kind} repository's files ({', '.join(files)})")
         status = git.run("status", "--porcelain", "--untracked-files=all", "--", *written)
         changed = sorted({line[3:].strip() for line in status.splitlines() if line.strip()})
+        for name in list(changed):
+            old = git.run_bytes("show", f"HEAD:{name}") if name in present else None
+            new = (work / name).read_bytes()
+            if old is not None and same_data(name, old, new):
+                # files third parties link to are not reformatted: only a change of data is synced
+                (work / name).write_bytes(old)
+                changed.remove(name)
+                result.kept.append(name)
+                continue
+            result.changes.append(compare(name, files[name], old, new))
+        if result.kept:
+            echo(f"left as they were (data unchanged, layout differs): {', '.join(result.kept)}")
         if not changed:
             echo(f"{result.repo}: up to date with {branch}; nothing to sync")
             return result
 
-        for name in changed:
-            old = git.run_bytes("show", f"HEAD:{name}") if name in present else None
-            result.changes.append(compare(name, files[name], old, (work / name).read_bytes()))
         for c in result.changes:
             echo(c.line())
 
@@ -219,6 +236,20 @@ def sync_legacy(site: Path, repo_url: str, *, branch: str = "main", kind: str | 
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def same_data(file: str, old: bytes, new: bytes) -> bool:
+    """Whether two versions of a legacy file hold the same data in the same order (JSON parse-equal
+    with key order, CSV row for row), whatever their layout (indent, line endings, final newline)."""
+    try:
+        if file.endswith(".csv"):
+            def rows(data: bytes) -> list[list[str]]:
+                return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+            return rows(old) == rows(new)
+        return bool(json.loads(old, object_pairs_hook=list) == json.loads(new, object_pairs_hook=list))
+    except (ValueError, UnicodeDecodeError, csv.Error):
+        return False
 
 
 def _checkout(git: Git, work: Path, repo_url: str, branch: str) -> None:
