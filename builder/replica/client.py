@@ -50,10 +50,12 @@ from builder.replica.state import Copy, LastRefresh, ManifestState, Served, Sour
 from builder.replica.trust import (
     check_count,
     check_digest,
+    check_expiry,
     check_rollback,
     parse_document,
     parse_manifest,
     parse_renames,
+    rollback_floor,
     verify_signature,
 )
 from builder.routes import RENAMES_FILE
@@ -317,6 +319,11 @@ class ReplicaClient(DirectReads, ReadAPI):
         except SourceFailure as e:
             self._failed(src.base, st, e, rnd, whole_source=True)  # a source without a manifest is useless
             raise
+        try:
+            check_expiry(result.expires, rnd.now, signed=bool(self.config.trusted_keys))
+        except SourceFailure as e:
+            self._failed(src.base, st, e, rnd, whole_source=True)
+            raise
         rnd.manifests[src.base] = result
         return result
 
@@ -341,16 +348,20 @@ class ReplicaClient(DirectReads, ReadAPI):
                 raise SignatureError(f"manifest signature: HTTP {e.status} (a signature by a trusted key is "
                                      "required)") from e
             signed_by = verify_signature(m.raw, signature, cfg.trusted_keys)
-        check_rollback(m, state.generation)
+        signed = signed_by is not None
+        check_expiry(m.expires, now, signed=signed)  # before anything is stored: a refused manifest leaves no trace
+        check_rollback(m, state.generation, state.floor_until, now)
         keys = [document_key(f"{kind}/{c}") for c in NAMES for kind in ("v2", "v1")] + [RENAMES_FILE]
         self._cache.write_file("site/manifest.json", m.raw)
         if signature is not None:
             self._cache.write_file("site/manifest.json.sig", signature)
+        state.floor_until = rollback_floor(m, now, signed=signed, previous_until=state.floor_until,
+                                           new_generation=m.generation != state.generation)
         state.generation = m.generation
         state.manifest = ManifestState(
             m.sha256, m.generation, src.kind, src.manifest_url, fetched_at=now, checked_at=now,
             fresh_until=now + cfg.cache_ttl_seconds, source_commit=m.source_commit, built_at=m.built_at,
-            signed_by=signed_by, entries={k: m.files[k] for k in keys if k in m.files})
+            signed_by=signed_by, entries={k: m.files[k] for k in keys if k in m.files}, expires=m.expires)
         v = r.validators
         st.etag, st.last_modified, st.manifest_sha, st.checked_at = v.etag, v.last_modified, m.sha256, now
         st.no_manifest_until = 0.0

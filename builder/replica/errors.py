@@ -34,6 +34,7 @@ __all__ = [
     "ConfigError",
     "DigestMismatch",
     "DocumentError",
+    "ExpiredManifest",
     "FetchError",
     "FetchFailed",
     "ManifestError",
@@ -86,6 +87,11 @@ class RollbackError(TrustError):
     def __init__(self, generation: int, accepted: int):
         self.generation, self.accepted = generation, accepted
         super().__init__(f"manifest generation {generation} is lower than the cached {accepted}: refused")
+
+
+class ExpiredManifest(TrustError):
+    """A manifest that must be signed expired longer ago than the grace period (a frozen site, or a
+    replay of an old signed manifest)."""
 
 
 class DigestMismatch(TrustError):

@@ -98,13 +98,17 @@ class ManifestState:
     signed_by: str | None = None
     #: object key -> entry, for the category documents only
     entries: dict[str, Entry] = field(default_factory=dict)
+    #: the manifest's `expires` (Unix seconds; None: it has none)
+    expires: float | None = None
 
-    def info(self) -> dict[str, Any]:
-        """The `source_info()["manifest"]` entry."""
+    def info(self, now: float) -> dict[str, Any]:
+        """The `source_info()["manifest"]` entry; `expired` says the site may be frozen (still used)."""
+        expired = self.expires is not None and now > self.expires
         return {"source": self.source, "url": self.url, "generation": self.generation,
                 "source_commit": self.source_commit, "built_at": self.built_at, "signed_by": self.signed_by,
                 "fetched_at": iso(self.fetched_at), "checked_at": iso(self.checked_at),
-                "fresh_until": iso(self.fresh_until)}
+                "fresh_until": iso(self.fresh_until), "expires": iso(self.expires), "expired": expired,
+                "expired_seconds_ago": round(now - self.expires, 3) if expired and self.expires else None}
 
 
 @dataclass(eq=False)
@@ -182,6 +186,8 @@ class State:
 
     version: int = STATE_VERSION
     generation: int | None = None
+    #: until when `generation` refuses lower ones (`trust.rollback_floor`; None: for ever)
+    floor_until: float | None = None
     manifest: ManifestState | None = None
     sources: dict[str, SourceState] = field(default_factory=dict)
     site: dict[str, Copy] = field(default_factory=dict)
@@ -210,7 +216,8 @@ class State:
         def served(kind: str) -> dict[str, Any]:
             return {c: self.served[f"{kind}/{c}"].info() for c in NAMES if f"{kind}/{c}" in self.served}
 
-        return {"generation": self.generation, "manifest": None if self.manifest is None else self.manifest.info(),
+        return {"generation": self.generation, "rollback_floor_until": iso(self.floor_until),
+                "manifest": None if self.manifest is None else self.manifest.info(now),
                 "categories": served("v2"), "legacy": served("v1"),
                 "sources": {url: s.info(now) for url, s in self.sources.items()},
                 "last_refresh": None if self.last_refresh is None else asdict(self.last_refresh)}
@@ -229,6 +236,7 @@ class State:
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
             return cls()
         gen = doc.get("generation")
+        floor = doc.get("floor_until")
         manifest = _load(ManifestState, doc.get("manifest"))
         if manifest is not None:
             raw_entries = doc["manifest"].get("entries")
@@ -239,6 +247,7 @@ class State:
             errors = doc["last_refresh"].get("errors")
             last.errors = [e for e in errors if isinstance(e, str)] if isinstance(errors, list) else []
         return cls(generation=gen if isinstance(gen, int) and not isinstance(gen, bool) else None,
+                   floor_until=float(floor) if isinstance(floor, int | float) and not isinstance(floor, bool) else None,
                    manifest=manifest, sources=_table(SourceState, doc.get("sources")),
                    site=_table(Copy, doc.get("site")), github=_table(Copy, doc.get("github")),
                    served=_table(Served, doc.get("served")), last_refresh=last)

@@ -6,7 +6,10 @@ the expected and the actual value. The client decides what a refusal means (fall
 good copy).
 
 - `parse_manifest`: the manifest's shape (files table, positive generation, a sha256 and size per file);
-- `check_rollback`: a manifest must not go back to an older generation;
+- `check_rollback`: a manifest must not go back to an older generation while the floor holds;
+- `check_expiry`: a manifest past its `expires` is reported; one that must be signed is refused once
+  it expired longer ago than `EXPIRY_GRACE`;
+- `rollback_floor`: until when the accepted generation is a floor (the anti-rollback rule below);
 - `verify_signature`: with trusted keys configured, the manifest's detached Ed25519 signature;
 - `check_digest`: a document's size and sha256 against its manifest entry;
 - `parse_document`: a category document is a JSON object of records;
@@ -27,6 +30,7 @@ import orjson
 from builder.replica.errors import (
     DigestMismatch,
     DocumentError,
+    ExpiredManifest,
     ManifestError,
     RollbackError,
     ShrinkRefused,
@@ -38,15 +42,22 @@ __all__ = [
     "Manifest",
     "check_count",
     "check_digest",
+    "check_expiry",
     "check_rollback",
     "describe",
     "parse_document",
     "parse_manifest",
     "parse_renames",
+    "rollback_floor",
     "verify_signature",
 ]
 
 _HEX = frozenset("0123456789abcdef")
+#: a signed manifest expired longer ago than this is refused (the build writes `expires` 14 days after
+#: it and renews it weekly: `builder.site.manifest`), so a frozen or replayed site is noticed within 28 days
+EXPIRY_GRACE = 14 * 86400.0
+#: the longest an unsigned source's generation stays a rollback floor: the build's expiry period
+UNSIGNED_FLOOR = 14 * 86400.0
 
 
 @dataclass(eq=False)  # compared by its fields where needed; see builder.replica.state
@@ -66,6 +77,8 @@ class Manifest(NamedTuple):
     source_commit: str | None
     built_at: str | None
     files: Mapping[str, Entry]
+    #: `expires` as Unix seconds (None: the manifest has none, an older build)
+    expires: float | None = None
 
 
 def parse_manifest(raw: bytes) -> Manifest:
@@ -92,17 +105,72 @@ def parse_manifest(raw: bytes) -> Manifest:
         files[key] = Entry(e["sha256"], size)
     commit, built = doc.get("source_commit"), doc.get("built_at")
     return Manifest(raw, hashlib.sha256(raw).hexdigest(), gen, commit if isinstance(commit, str) else None,
-                    built if isinstance(built, str) else None, MappingProxyType(files))
+                    built if isinstance(built, str) else None, MappingProxyType(files), _time(doc.get("expires")))
 
 
-def check_rollback(manifest: Manifest, accepted: int | None) -> None:
-    """Refuse a manifest older than the generation already accepted (`accepted`; None: none yet).
+def _time(value: object) -> float | None:
+    """A manifest time (`YYYY-MM-DDTHH:MM:SSZ`) as Unix seconds; None when absent.
 
     Raises:
-        RollbackError: `manifest.generation` is lower than `accepted`.
+        ManifestError: it is present but not such a time (a manifest must not hide its expiry).
     """
-    if accepted is not None and manifest.generation < accepted:
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        if not isinstance(value, str) or len(value) != 20:
+            raise ValueError
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        raise ManifestError(f"manifest expires is not a UTC time (YYYY-MM-DDTHH:MM:SSZ): {value!r}") from None
+
+
+def check_rollback(manifest: Manifest, accepted: int | None, floor_until: float | None = None,
+                   now: float = 0.0) -> None:
+    """Refuse a manifest older than the generation already accepted (`accepted`; None: none yet) while
+    that generation is a floor (until `floor_until`; None: for ever).
+
+    Raises:
+        RollbackError: `manifest.generation` is lower than `accepted`, before `floor_until`.
+    """
+    if accepted is not None and manifest.generation < accepted and (floor_until is None or now < floor_until):
         raise RollbackError(manifest.generation, accepted)
+
+
+def rollback_floor(manifest: Manifest, now: float, *, signed: bool, previous_until: float | None,
+                   new_generation: bool) -> float | None:
+    """Until when the generation of `manifest`, just accepted at `now`, refuses lower ones.
+
+    The anti-rollback rule: a signed manifest is a floor while it is usable (until its `expires` plus
+    `EXPIRY_GRACE`; for ever without `expires`), and each signed manifest sets it anew. An unsigned one
+    proves nothing about who wrote it, so its floor ends at its `expires` and at most `UNSIGNED_FLOOR`
+    (14 days, the build's expiry period) after its generation was first accepted, and a same-generation
+    manifest (a renewal) never extends it: a wrong unsigned source (a mirror left on a bumped counter,
+    a site rebuilt from scratch) locks honest updates out for one expiry period at most. `previous_until`
+    is the floor in force; `new_generation` says whether `manifest` changed the accepted generation.
+    """
+    if signed:
+        return None if manifest.expires is None else manifest.expires + EXPIRY_GRACE
+    if not new_generation and previous_until is not None:
+        return previous_until
+    cap = now + UNSIGNED_FLOOR
+    return cap if manifest.expires is None else min(manifest.expires, cap)
+
+
+def check_expiry(expires: float | None, now: float, *, signed: bool) -> float | None:
+    """How long ago a manifest expiring at `expires` expired (None: it has not, or has no expiry).
+
+    Raises:
+        ExpiredManifest: `signed` (signatures are required) and it expired over `EXPIRY_GRACE` ago.
+    """
+    if expires is None or now <= expires:
+        return None
+    late = now - expires
+    if signed and late > EXPIRY_GRACE:
+        raise ExpiredManifest(f"manifest expired {late / 86400:.1f} days ago, beyond the "
+                              f"{EXPIRY_GRACE / 86400:g}-day grace for signed manifests: refused")
+    return late
 
 
 def verify_signature(manifest: bytes, signature: bytes, trusted_keys: tuple[str, ...]) -> str:

@@ -15,6 +15,14 @@ builds are deterministic (same inputs, same bytes) and a rebuild with no change 
   previous value when nothing changed; else the source's time: the commit time in git, the newest
   mtime in the data directory outside it (not the wall clock, which would make two builds of the
   same input differ); never earlier than the previous manifest's.
+- `expires` (freeze detection): the time after which a replica reports the manifest as expired, and,
+  when it requires signatures, refuses it once `EXPIRY_GRACE` more has passed (`builder.replica.trust`).
+  A new generation expires `EXPIRES_AFTER` (14 days) after its `built_at`; a build with nothing changed
+  keeps the previous `expires` (and writes nothing) while at least `RENEW_BELOW` (7 days) is left, and
+  otherwise renews it to today (UTC, 00:00) + 14 days without a new generation, as it does for a new
+  generation whose source time is that old. So a site rebuilt at least weekly never expires, and a
+  frozen one is noticed after 14 days. With SOURCE_DATE_EPOCH (reproducible builds) the wall clock is
+  never asked: expires = built_at + 14 days.
 """
 
 from __future__ import annotations
@@ -37,11 +45,18 @@ if TYPE_CHECKING:
 
 # MANIFEST_FILE and SIGNATURE_FILE are owned by builder.routes; they stay importable from here for the
 # modules that still name them through this one
-__all__ = ["MANIFEST_FILE", "MANIFEST_SCHEMA_VERSION", "SIGNATURE_FILE", "generation_time", "make_manifest",
-           "manifest_entries", "manifest_files", "parse_previous", "read_previous"]
+__all__ = ["EXPIRES_AFTER", "EXPIRY_GRACE", "MANIFEST_FILE", "MANIFEST_SCHEMA_VERSION", "RENEW_BELOW", "SIGNATURE_FILE",
+           "generation_time", "make_manifest", "manifest_entries", "manifest_files", "parse_iso", "parse_previous",
+           "read_previous"]
 
 MANIFEST_SCHEMA_VERSION = 1
 _SELF = (MANIFEST_FILE, SIGNATURE_FILE)
+#: seconds a manifest is valid after the build that wrote (or renewed) it
+EXPIRES_AFTER = 14 * 86400
+#: a build renews the `expires` of an unchanged manifest when less than this is left
+RENEW_BELOW = 7 * 86400
+#: seconds past `expires` after which a client that requires signatures refuses a manifest
+EXPIRY_GRACE = 14 * 86400
 _ISO_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 #: a source time: Unix seconds, a function giving them (asked only when needed), or None (the wall clock)
 SourceTime = Callable[[], float | None] | float | None
@@ -78,7 +93,14 @@ def parse_previous(raw: bytes | None) -> dict[str, Any] | None:
         raise ValueError("generation is not a positive integer")
     if not (isinstance(doc.get("built_at"), str) and _ISO_RE.fullmatch(doc["built_at"])):
         doc["built_at"] = None  # a time we cannot compare is forgotten, not copied
+    if not (isinstance(doc.get("expires"), str) and _ISO_RE.fullmatch(doc["expires"])):
+        doc["expires"] = None
     return doc
+
+
+def parse_iso(text: str) -> float:
+    """A manifest time (`YYYY-MM-DDTHH:MM:SSZ`) as Unix seconds."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 def read_previous(out_dir: Path) -> bytes | None:
@@ -104,11 +126,13 @@ def generation_time(prev: Mapping[str, Any] | None, source_time: SourceTime = No
 
 
 def make_manifest(files: Mapping[str, bytes], previous: bytes | None, commit: str | None,
-                  source_time: SourceTime = None, source_date_epoch: int | None = None) -> tuple[bytes, list[Problem]]:
+                  source_time: SourceTime = None, source_date_epoch: int | None = None,
+                  now: float | None = None) -> tuple[bytes, list[Problem]]:
     """The manifest's bytes for `files`, given the previous manifest's bytes (None on a first build).
 
-    `source_time` dates a new generation; `source_date_epoch` (SOURCE_DATE_EPOCH) dates every build.
-    A pure function: the environment and git are the caller's (`builder.site.source`).
+    `source_time` dates a new generation; `source_date_epoch` (SOURCE_DATE_EPOCH) dates every build;
+    `now` (the wall clock, None for none) starts the expiry period and renews it (module docstring).
+    A pure function: the environment, git and the clock are the caller's (`builder.site.source`).
     """
     warnings: list[Problem] = []
     try:
@@ -131,10 +155,17 @@ def make_manifest(files: Mapping[str, bytes], previous: bytes | None, commit: st
         built_at = prev["built_at"]
     else:
         built_at = generation_time(prev, source_time)
+    expires = prev.get("expires") if prev is not None and unchanged else None
+    if expires is None:
+        expires = iso_time(parse_iso(built_at) + EXPIRES_AFTER)
+    if now is not None and parse_iso(expires) - now < RENEW_BELOW:
+        # renewed from the wall clock, rounded down to the day: builds of one day write the same bytes
+        expires = iso_time(max(parse_iso(expires), now - now % 86400 + EXPIRES_AFTER))
     doc = {
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "generation": generation,
         "built_at": built_at,
+        "expires": expires,
         "source_commit": commit,
         "files": entries,
     }
@@ -145,7 +176,11 @@ def manifest_files(files: Mapping[str, bytes], previous: bytes | None, facts: So
                    sign_key: Ed25519PrivateKey | None = None) -> tuple[dict[str, bytes], list[Problem]]:
     """The manifest over `files` (continuing `previous`) and, with `sign_key` (an Ed25519 private key),
     its detached signature; and the warnings."""
-    content, warnings = make_manifest(files, previous, facts.commit, facts.source_time, facts.source_date_epoch)
+    import time
+
+    # SOURCE_DATE_EPOCH pins the build's time (reproducible builds): the wall clock is not asked then
+    now = None if facts.source_date_epoch is not None else time.time()
+    content, warnings = make_manifest(files, previous, facts.commit, facts.source_time, facts.source_date_epoch, now)
     out = {MANIFEST_FILE: content}
     if sign_key is not None:
         from builder.signing import sign

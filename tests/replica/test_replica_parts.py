@@ -164,7 +164,8 @@ def test_state_round_trips_and_keeps_its_layout() -> None:
     assert again.to_json() == state.to_json() and isinstance(again.site["v2/clip"], Copy)
     doc = json.loads(state.to_json())
     assert doc["version"] == 1 and doc["sources"]["https://cdn.test/api"]["breaker_until"] == 160.0
-    assert set(doc) == {"version", "generation", "manifest", "sources", "site", "github", "served", "last_refresh"}
+    assert set(doc) == {"version", "generation", "floor_until", "manifest", "sources", "site", "github", "served",
+                        "last_refresh"}
     src = again.sources["https://cdn.test/api"]
     assert src.circuit_open(159.0) and not src.circuit_open(160.0) and src.failures == 1
     src.succeeded(170.0)
