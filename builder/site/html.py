@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
 __all__ = ["Renderer", "SiteConfig", "environment", "fields_html", "html_files", "human_bytes", "human_params",
-           "image_url", "linkable", "model_context", "nav_html", "row_context", "showcases_of", "size_of",
-           "value_html"]
+           "human_gb", "image_url", "linkable", "model_context", "nav_html", "row_context", "showcases_of", "size_of",
+           "table_context", "value_html"]
 
 #: the page templates and their assets (the memo's TEMPLATES_DIR is the same folder)
 TEMPLATES = files("builder.site") / "templates"
@@ -192,23 +192,73 @@ def size_of(rec: Mapping[str, Any]) -> str:
     return human_params(rec.get("parameters"))
 
 
+def human_gb(n: Any) -> str:
+    """A file size in GB, the one unit of the tables ("2.13 GB", "0.335 GB"); "" for a non-size."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        return ""
+    gb = n / 1e9
+    return f"{gb:.3g} GB" if gb >= 0.01 else "<0.01 GB"
+
+
+def _str(rec: Mapping[str, Any], field: str) -> str:
+    v = rec.get(field)
+    return v if isinstance(v, str) else ""
+
+
+def _num(v: Any) -> int | float | None:
+    return v if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 else None
+
+
 def row_context(category: str, key: str, rec: Mapping[str, Any]) -> dict[str, Any]:
-    """One model's row of a category table."""
+    """One model's row of a category table (`sort`: the readable name's sort key)."""
     tags = [t for t in rec.get("tags") or () if isinstance(t, str)]
-    name = rec.get("display_name") or rec.get("name") or key
-    baseline = rec.get("baseline") if isinstance(rec.get("baseline"), str) else ""
-    style = rec.get("style") if isinstance(rec.get("style"), str) else ""
+    name = str(rec.get("display_name") or rec.get("name") or key)
+    size, params = _num(rec.get("size_on_disk_bytes")), _num(rec.get("parameters"))
     return {
         "name": name,
+        "key": key,
+        "sort": (name.casefold(), key),
         "href": href(model_page(category, key)[len(f"models/{category}/"):]),
-        "q": " ".join([key, *([str(name)] if name != key else []), *tags]).lower(),
-        "baseline": baseline,
-        "style": style,
+        "q": " ".join([key, *([name] if name != key else []), *tags]).lower(),
+        "baseline": _str(rec, "baseline"),
+        "style": _str(rec, "style"),
+        "group": _str(rec, "text_model_group"),
         "nsfw": rec.get("nsfw") is True,
-        "size": size_of(rec),
+        "size": human_gb(size) if size is not None else "",
+        "size_v": size if size is not None else "",
+        "params": human_params(params),
+        "params_v": params if params is not None else "",
         "tags": ", ".join(tags),
         "tagkey": "|".join(tags),
         "thumb": next(iter(showcases_of(rec)), ""),
+    }
+
+
+def table_context(category: str, recs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A category table: its rows sorted by readable name, the columns and filters its data has (a
+    column no model fills is left out, a filter with fewer than two choices is not offered)."""
+    rows = sorted((row_context(category, k, rec) for k, rec in recs.items()), key=lambda r: r["sort"])
+    has = {f: any(r[f] for r in rows) for f in ("baseline", "style", "size", "params", "tags", "thumb")}
+    # (column id, heading, kind): the Name column is always there; "num" columns sort by data-v
+    cols = [(f, label, kind) for f, label, kind in (
+        ("baseline", "Baseline", "text"), ("style", "Style", "text"), ("size", "File size", "num"),
+        ("params", "Parameters", "num"), ("tags", "Tags", "text")) if has[f]]
+    # the table is laid out as a grid (rows skip layout off screen: content-visibility), so its columns
+    # are set here; minmax(0, ...) lets long names wrap instead of pushing the page sideways
+    widths = {"thumb": "56px", "name": "minmax(0,3fr)", "baseline": "minmax(0,2fr)", "style": "minmax(0,1.2fr)",
+              "size": "minmax(6.5em,.8fr)", "params": "minmax(6.5em,.8fr)", "tags": "minmax(0,2fr)"}
+    grid = " ".join(widths[c] for c in (["thumb"] if has["thumb"] else []) + ["name"] + [c for c, _, _ in cols])
+    nsfw = sum(1 for r in rows if r["nsfw"])
+    baselines = sorted({r["baseline"] for r in rows if r["baseline"]})
+    styles = sorted({r["style"] for r in rows if r["style"]})
+    tags = sorted({t for rec in recs.values() for t in rec.get("tags") or () if isinstance(t, str)})
+    return {
+        "category": category, "title": title_of(category), "description": description_of(category),
+        "rows": rows, "cols": [{"id": c, "label": label, "num": kind == "num"} for c, label, kind in cols],
+        "colids": [c for c, _, _ in cols], "thumbs": has["thumb"], "grid": grid, "nsfw_count": nsfw,
+        "nsfw_toggle": 0 < nsfw,
+        "baselines": baselines if len(baselines) > 1 else [], "styles": styles if len(styles) > 1 else [],
+        "tags": tags if len(tags) > 1 else [],
     }
 
 
@@ -361,17 +411,10 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
         page = category_page(c.name)
         nsfw = sum(1 for rec in recs.values() if rec.get("nsfw") is True)
 
-        def table(c: Any = c, recs: Mapping[str, Any] = recs, page: str = page, nsfw: int = nsfw) -> dict[str, Any]:
-            rows = [row_context(c.name, k, rec) for k, rec in recs.items()]
+        def table(c: Any = c, recs: Mapping[str, Any] = recs, page: str = page) -> dict[str, Any]:
             root = root_of(page)
-            return {
-                "root": root, "nav": nav(root), "category": c.name, "rows": rows, "nsfw_count": nsfw,
-                "thumbs": any(r["thumb"] for r in rows),
-                "v1": c.has_legacy or c.managed_elsewhere,
-                "baselines": sorted({r["baseline"] for r in rows if r["baseline"]}),
-                "styles": sorted({r["style"] for r in rows if r["style"]}),
-                "tags": sorted({t for rec in recs.values() for t in rec.get("tags") or () if isinstance(t, str)}),
-            }
+            return {**table_context(c.name, recs), "root": root, "nav": nav(root),
+                    "v1": c.has_legacy or c.managed_elsewhere}
 
         out[page] = r.render("category.html", c.name.encode() + b"\0" + orjson.dumps(recs), table)
         for key, rec in recs.items():

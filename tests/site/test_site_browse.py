@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 import shutil
 import ssl
 import struct
@@ -288,3 +289,104 @@ def test_home_without_javascript_lists_the_categories(browser: object, corpus_ur
         assert pg.locator("#models tbody tr").count() == 719
     finally:
         pg.context.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. the tables: readable order, units, sorting by mouse and keyboard, the state in the URL, speed
+
+
+def column(pg: object, cls: str) -> list[str]:
+    return pg.locator(f"#models tbody tr:visible td.{cls}").all_text_contents()
+
+
+def names(pg: object) -> list[str]:
+    return pg.locator("#models tbody tr:visible td.name a").all_text_contents()
+
+
+def test_text_table_reads_well(page: object, corpus_url: str, site_dir: Path) -> None:
+    page.goto(f"{corpus_url}/models/text_generation/index.html")
+    heads = page.locator("#models thead th").all_inner_texts()
+    assert [h.rstrip("↕▲▼ ") for h in heads] == ["Name", "Baseline", "Style", "Parameters", "Tags"]  # no NSFW column
+    assert page.locator("#show-nsfw").count() == 0 and page.locator(".nsfw-toggle").count() == 0  # none to show
+    shown = names(page)
+    assert len(shown) == 719 and shown == sorted(shown, key=str.casefold)  # by readable name
+    row = page.locator("#models tbody tr", has=page.get_by_role("link", name="Magnum 12B V2", exact=True))
+    assert row.locator("code.key").text_content() == "anthracite-org/magnum-12b-v2"  # the key is shown
+    assert row.locator("td.c-params").text_content() == "12B"
+    assert page.locator("h1").inner_text() == "Text generation"
+    html = (site_dir / "models" / "text_generation" / "index.html").read_text()
+    assert not re.search(r">\d{7,}<", html)  # no raw counts as text
+
+
+def test_image_table_units_and_nsfw_once(page: object, corpus_url: str) -> None:
+    page.goto(f"{corpus_url}/models/image_generation/index.html?nsfw=1&q=deliberate")
+    row = page.locator("#models tbody tr", has=page.get_by_role("link", name="Deliberate", exact=True))
+    assert row.locator("td.c-size").text_content() == "2.13 GB"
+    assert row.locator(".badge.warn").text_content() == "nsfw"
+    assert row.text_content().lower().count("nsfw") == 1  # once, not a column and a suffix
+    assert [h.rstrip("↕▲▼ ") for h in page.locator("#models thead th").all_inner_texts()] == \
+        ["Preview", "Name", "Baseline", "Style", "File size", "Tags"]
+
+
+def test_sorting_by_click_and_keyboard_kept_in_the_url(page: object, corpus_url: str, tmp_path: Path) -> None:
+    page.goto(f"{corpus_url}/models/text_generation/index.html")
+    th = page.locator("#models th[data-col=params]")
+    assert th.get_attribute("aria-sort") is None
+    assert page.locator("#models th[data-col=name]").get_attribute("aria-sort") == "ascending"
+    th.locator("button").click()
+    assert th.get_attribute("aria-sort") == "descending"
+    assert page.locator("#models th[data-col=name]").get_attribute("aria-sort") is None
+    values = page.evaluate("[...document.querySelectorAll('#models tbody td.c-params')].map(t => +t.dataset.v)")
+    assert values == sorted(values, reverse=True) and names(page)[0] == "moonshotai/Kimi-K2-Instruct"
+    assert "sort=params" in page.url and "dir=desc" in page.url
+    # the keyboard: the heading's button takes focus and Enter turns the order round
+    th.locator("button").focus()
+    page.keyboard.press("Enter")
+    assert th.get_attribute("aria-sort") == "ascending"
+    values = page.evaluate("[...document.querySelectorAll('#models tbody td.c-params')].map(t => +t.dataset.v)")
+    assert values == sorted(values)
+    # text columns; empty cells last whichever way
+    page.locator("#models th[data-col=baseline] button").press("Space")
+    bases = page.evaluate("[...document.querySelectorAll('#models tbody td.c-baseline')].map(t => t.textContent)")
+    filled = [b for b in bases if b]
+    assert filled == sorted(filled, key=str.lower) and bases[len(filled):] == [""] * (len(bases) - len(filled))
+    # a link to the sorted, filtered table opens as it was
+    page.goto(f"{corpus_url}/models/text_generation/index.html?sort=params&dir=desc&q=llama")
+    assert page.locator("#models th[data-col=params]").get_attribute("aria-sort") == "descending"
+    got = page.evaluate("[...document.querySelectorAll('#models tbody tr:not([hidden]) td.c-params')].map(t => +t.dataset.v)")
+    assert got and got == sorted(got, reverse=True)
+    assert all("llama" in r.get_attribute("data-q") for r in page.locator("#models tbody tr:visible").all())
+    shot(page, tmp_path, "category-text_generation-sorted", full_page=False)
+
+
+# the time from a key press to the table laid out again: measured in the page, keydown's timestamp to
+# the end of a forced layout after the table answered (style and layout of all 719 rows included)
+MEASURE_JS = """() => {
+  window.__times = [];
+  let down = 0;
+  document.addEventListener('keydown', e => { down = e.timeStamp; }, true);
+  const done = kind => { document.body.offsetHeight; window.__times.push([kind, performance.now() - down]); down = 0; };
+  document.addEventListener('hmr:filtered', () => { if (down) done('filter'); });
+  document.addEventListener('hmr:sorted', () => { if (down) done('sort'); });
+}"""
+
+
+def test_text_table_answers_a_keystroke_within_50_ms(page: object, corpus_url: str) -> None:
+    page.goto(f"{corpus_url}/models/text_generation/index.html")
+    assert page.locator("#models tbody tr").count() == 719
+    page.evaluate(MEASURE_JS)
+    page.locator("#q").press_sequentially("mistral", delay=60)  # filter: one measure per key
+    page.keyboard.press("Backspace")
+    for _ in range(4):
+        page.locator("#q").press("Backspace")
+    page.locator("#q").fill("")
+    page.locator("#models th[data-col=params] button").focus()
+    for _ in range(4):  # sort by keyboard: Enter on the heading's button
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(60)
+    kinds = page.evaluate("window.__times")
+    assert len(kinds) >= 12 and [k for k, _ in kinds].count("sort") == 4, kinds
+    times = sorted(ms for _, ms in kinds)
+    median = times[len(times) // 2]
+    print(f"keystroke to table laid out, ms: median {median:.1f}, max {times[-1]:.1f}, all {kinds}")
+    assert median < 50 and times[-1] < 100, times

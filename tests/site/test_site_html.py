@@ -124,7 +124,7 @@ def heading_box(page: object) -> list[int]:
 
 
 def visible_rows(page: object) -> list[str]:
-    return page.locator("#models tbody tr:visible td.name a").all_inner_texts()
+    return page.locator("#models tbody tr:visible td.name a").all_text_contents()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -325,7 +325,7 @@ def test_screenshots_of_each_page_type(page: object, corpus_url: str) -> None:
     blank = png_stats(analyser, analyser.screenshot())
     assert blank["colours"] == 1 and blank["share"] == 1
     for path, name, title in (("/", "home", "AI-Horde model reference"),
-                              ("/models/text_generation/index.html", "category-text_generation", "text_generation"),
+                              ("/models/text_generation/index.html", "category-text_generation", "Text generation"),
                               ("/models/text_generation/anthracite-org/magnum-12b-v2.html", "model-magnum",
                                "Magnum 12B V2")):
         page.goto(corpus_url + path)
