@@ -10,16 +10,15 @@ Keys unsafe as a path get a derived, reversible file name: `builder.keys` (the s
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from builder.cache import RecordCache, digest
 from builder.categories import BY_NAME, CATEGORIES, Category
+from builder.dataparse import _yaml, parse_file, read_data
+from builder.dataparse import json_pointer as json_pointer  # re-exported: where the key layout's users look
 from builder.errors import ParseError, Problem
 from builder.keys import ENCODED_PREFIX, file_key, key_problem, key_stem  # noqa: F401 - records' API too
 
@@ -87,10 +86,6 @@ class CategoryData:
         return set(params) if isinstance(params, dict) else set(TEXT_GENERATION_PARAMS)
 
 
-def json_pointer(parts: Iterable[object]) -> str:
-    """The RFC 6901 JSON pointer of a path of keys and list indexes ("" for the whole document)."""
-    escaped = [str(p).replace("~", "~0").replace("/", "~1") for p in parts]
-    return "/" + "/".join(escaped) if escaped else ""
 
 
 def record_path(data_dir: Path, category: str, key: str, suffix: str = ".yaml", encode: bool = False) -> Path:
@@ -111,32 +106,6 @@ def record_path(data_dir: Path, category: str, key: str, suffix: str = ".yaml", 
     if base not in path.parents:
         raise ValueError(f"{category}/{key!r}: key escapes the category folder")
     return data_dir / category / (stem + suffix)
-
-
-@functools.cache
-def _yaml() -> tuple[Any, Any, Any]:
-    """(yaml, loader, dumper), imported on first use: a warm build reads records from the cache only."""
-    import yaml
-
-    try:
-        return yaml, yaml.CSafeLoader, yaml.CSafeDumper
-    except AttributeError:  # PyYAML built without libyaml
-        return yaml, yaml.SafeLoader, yaml.SafeDumper
-
-
-def parse_file(path: Path, text: str) -> Any:
-    """The content of a data file: JSON for `.json`, YAML otherwise.
-
-    Raises:
-        ValueError: the text is not well-formed (a ParseError for YAML).
-    """
-    if path.suffix == ".json":
-        return json.loads(text)
-    yaml, loader, _ = _yaml()
-    try:
-        return yaml.load(text, Loader=loader)
-    except yaml.YAMLError as e:
-        raise ParseError(str(e)) from None
 
 
 def dump_yaml(value: Any) -> str:
@@ -183,7 +152,7 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
     if settings_path.exists():
         cd.settings_path = settings_path
         try:
-            raw = settings_path.read_bytes()
+            raw = read_data(settings_path)
             d = cd.settings_digest = "settings-" + digest(raw)
             settings = cache.get(d) if cache is not None else None
             if settings is None:
@@ -194,7 +163,9 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
                 problems.append(Problem(str(settings_path), "", "settings file is not a mapping"))
             else:
                 cd.settings = settings
-        except (ValueError, UnicodeDecodeError) as e:
+        except ParseError as e:
+            problems.append(Problem(str(settings_path), e.pointer, _parse_message(e)))
+        except (OSError, ValueError, UnicodeDecodeError) as e:
             problems.append(Problem(str(settings_path), "", f"unreadable: {_one_line(e)}"))
     found: dict[str, Record] = {}
     folded: dict[str, str] = {}
@@ -223,7 +194,10 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
             continue
         folded[key.casefold()] = key
         try:
-            raw = path.read_bytes()
+            raw = read_data(path)
+        except ParseError as e:
+            problems.append(Problem(str(path), e.pointer, _parse_message(e)))
+            continue
         except OSError as e:
             problems.append(Problem(str(path), "", f"unreadable: {e.strerror}"))
             continue
@@ -234,6 +208,9 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
             continue
         try:
             data = parse_file(path, raw.decode("utf-8"))
+        except ParseError as e:
+            problems.append(Problem(str(path), e.pointer, _parse_message(e)))
+            continue
         except (ValueError, UnicodeDecodeError) as e:
             problems.append(Problem(str(path), "", f"unreadable: {_one_line(e)}"))
             continue
@@ -273,6 +250,11 @@ def load(data_dir: Path, cache: RecordCache | None = None) -> tuple[dict[str, Ca
             problems.append(Problem(str(entry), "", "unknown category folder"))
     cats = {c.name: load_category(data_dir, c, problems, cache) for c in CATEGORIES}
     return cats, problems
+
+
+def _parse_message(e: ParseError) -> str:
+    """One line: a syntax error says `unreadable: ...`, a limit or a refused construct says which."""
+    return _one_line(e)
 
 
 def _one_line(e: Exception) -> str:

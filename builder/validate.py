@@ -124,8 +124,16 @@ def schema_problems(path: str, category: str, data: Any) -> list[Problem]:
         if error.validator == "anyOf" and error.schema_path and error.schema_path[0] == "anyOf":
             out.append(Problem(path, "", "parameters is required"))
             continue
-        out.append(Problem(path, json_pointer(error.absolute_path), _message(error, category)))
+        out.append(Problem(path, json_pointer(error.absolute_path), _clip(_message(error, category))))
     return out
+
+
+#: a message quotes the offending value: a long one is cut, so a problem stays one readable line
+MESSAGE_LIMIT = 300
+
+
+def _clip(message: str) -> str:
+    return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT - 3] + "..."
 
 
 def record_problems(cd: CategoryData, rec: Record) -> list[Problem]:
@@ -228,7 +236,7 @@ def settings_problems(cd: CategoryData) -> list[Problem]:
         _fast_validator(None)(cd.settings)
         out = []
     except Exception:  # noqa: BLE001 - list the errors properly
-        out = [Problem(path, json_pointer(e.absolute_path), _message(e))
+        out = [Problem(path, json_pointer(e.absolute_path), _clip(_message(e)))
                for e in _full_validator(None).iter_errors(cd.settings)]
     out += _layout_problems(cd, path)
     for i, key in enumerate(cd.settings.get("order") or []):

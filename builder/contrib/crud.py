@@ -21,7 +21,7 @@ from typing import Any
 from builder.categories import Category, resolve, unknown_category_message
 from builder.contrib.trial import Plan, Trial, apply_plan, trial
 from builder.contrib.yamledit import patch_yaml, render_json, same
-from builder.errors import EditRefused, Problem
+from builder.errors import EditRefused, ParseError, Problem
 from builder.legacy.jsonrec import order_v2
 from builder.records import (
     RECORD_SUFFIXES,
@@ -144,6 +144,8 @@ def _read_record(path: Path) -> tuple[str, dict]:
     try:
         text = path.read_text(encoding="utf-8")
         data = parse_file(path, text)
+    except ParseError as e:  # a limit or a syntax error: it says which, and where
+        raise EditRefused(" ".join(str(e).split()), file=str(path), pointer=e.pointer) from None
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise EditRefused(f"unreadable ({' '.join(str(e).split())})", file=str(path)) from None
     if not isinstance(data, dict):
@@ -158,6 +160,8 @@ def _read_settings(data_dir: Path, cat: Category) -> tuple[str | None, dict]:
     try:
         text = path.read_text(encoding="utf-8")
         data = parse_file(path, text)
+    except ParseError as e:  # a limit or a syntax error: it says which, and where
+        raise EditRefused(" ".join(str(e).split()), file=str(path), pointer=e.pointer) from None
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise EditRefused(f"unreadable ({' '.join(str(e).split())})", file=str(path)) from None
     if data is None:  # an empty settings file
@@ -422,16 +426,18 @@ def read_record_source(source: str) -> dict:
     """
     import sys
 
-    import yaml
-
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as e:
         raise EditRefused(e.strerror or str(e), file=source) from None
+    # the limits of data files hold for what becomes one (JSON is YAML too: `-` is read as YAML)
     try:
-        data = yaml.safe_load(text)  # JSON is YAML too
-    except yaml.YAMLError as e:
-        raise EditRefused(f"not valid YAML/JSON ({' '.join(str(e).split())})", file=source) from None
+        data = parse_file(Path("-.yaml" if source == "-" else source), text)
+    except ParseError as e:
+        message = " ".join(str(e).split())
+        if message.startswith("unreadable: "):
+            message = f"not valid YAML/JSON ({message.removeprefix('unreadable: ')})"
+        raise EditRefused(message, file=source, pointer=e.pointer) from None
     if not isinstance(data, dict):
         raise EditRefused("the record must be a mapping of fields", file=source)
     return data
