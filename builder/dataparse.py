@@ -20,7 +20,7 @@ from typing import Any
 
 from builder.errors import ParseError
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_INT", "json_pointer", "parse_file", "read_data"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_INT", "check_value", "json_pointer", "parse_file", "read_data"]
 
 
 def json_pointer(parts: Iterable[object]) -> str:
@@ -267,3 +267,13 @@ def parse_file(path: Path, text: str) -> Any:
 
 def _one_line(e: Exception) -> str:
     return " ".join(str(e).split())
+
+
+def check_value(value: Any, where: Iterable[object] = ()) -> None:
+    """The limits of a parsed data file (depth, numbers, strings, keys) applied to a value read some
+    other way, such as a record of a legacy file; `where` is the pointer's prefix.
+
+    Raises:
+        ParseError: a limit is broken; its `pointer` says where.
+    """
+    _check_tree(value, list(where))

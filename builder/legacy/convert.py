@@ -20,6 +20,7 @@ from builder.categories import BY_NAME, Category
 from builder.errors import DataError, LegacyFormatError, ParseError
 from builder.legacy import jsonrec, text
 from builder.legacy.jsonfmt import detect_layout, dumps_legacy, dumps_settings, line_layout
+from builder.legacy.shape import check_legacy_record
 from builder.records import CategoryData
 
 __all__ = ["LAYOUT_KEY", "legacy_error", "legacy_files", "records_from_legacy"]
@@ -68,7 +69,9 @@ def _decode_json(name: str, raw: bytes) -> object:
     try:
         return json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise legacy_error(ParseError, name, f"not valid JSON ({e})") from None
+        raise legacy_error(ParseError, name, f"not valid JSON ({' '.join(str(e).split())})") from None
+    except RecursionError:  # far deeper than any record: the data limits refuse it anyway
+        raise legacy_error(ParseError, name, "not valid JSON (nested too deeply)") from None
 
 
 def _object_file(name: str, raw: bytes) -> dict:
@@ -94,6 +97,7 @@ def _convert_json(cat: Category, raw: bytes) -> tuple[dict[str, dict], dict]:
     doc = _object_file(name, raw) if raw.strip() else {}
     for key, rec in doc.items():
         try:
+            check_legacy_record(key, rec)
             v2, block = jsonrec.from_legacy(cat, key, rec)
         except LegacyFormatError as e:
             raise _in_file(e, name) from None

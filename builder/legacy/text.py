@@ -15,7 +15,8 @@ import math
 import re
 from typing import Any
 
-from builder.errors import TextFormatError
+from builder.dataparse import MAX_INT, check_value
+from builder.errors import ParseError, TextFormatError
 from builder.records import json_pointer
 
 CSV_HEADER = ("name", "parameters_bn", "display_name", "url", "baseline", "description", "style", "tags",
@@ -210,9 +211,12 @@ def row_to_v2(row: dict[str, str]) -> tuple[dict, dict]:
     name = row["name"]
     try:
         parameters = parameters_of(row["parameters_bn"])
-    except ValueError:
-        raise TextFormatError(f"{name}: /parameters_bn: not a number: {row['parameters_bn']!r}",
+    except (ValueError, OverflowError):  # "abc", "nan"; "inf"
+        raise TextFormatError(f"{name}: /parameters_bn: not a finite number: {row['parameters_bn']!r}",
                               pointer=json_pointer([name, "parameters_bn"])) from None
+    if abs(parameters) > MAX_INT:
+        raise TextFormatError(f"{name}: /parameters_bn: {row['parameters_bn']!r} billion is beyond 2^53 parameters "
+                              "(JSON consumers lose it)", pointer=json_pointer([name, "parameters_bn"]))
     v2: dict[str, Any] = {"name": name}
     if row["description"]:
         v2["description"] = row["description"]
@@ -234,6 +238,11 @@ def row_to_v2(row: dict[str, str]) -> tuple[dict, dict]:
             raise TextFormatError(f"{name}: /settings: invalid JSON ({e})", pointer=json_pointer([name, "settings"])) from None
         if not isinstance(settings, dict):
             raise TextFormatError(f"{name}: /settings: not a JSON object", pointer=json_pointer([name, "settings"]))
+        try:  # NaN, Infinity, huge integers: JSON text Python reads but the build cannot publish
+            check_value(settings, [name, "settings"])
+        except ParseError as e:
+            raise TextFormatError(f"{name}: {e.pointer[len(json_pointer([name])):]}: {e.message}",
+                                  pointer=e.pointer) from None
         v2["settings"] = settings
     block: dict[str, str] = {}
     derived = v2_to_row(v2, None)
@@ -255,7 +264,7 @@ def _raw_holds(cell: str, raw: Any, v2: dict) -> bool:
             return split_tags(raw) == list(v2.get("tags") or [])
         if cell == "settings":
             return (json.loads(raw) if raw.strip() else None) == v2.get("settings")
-    except ValueError:
+    except (ValueError, OverflowError):
         return False
     return False
 
@@ -304,7 +313,8 @@ def db_json(rows: list[dict[str, str]], defaults: dict, allowed_settings: set[st
             tags.add(row["style"])
         tags.add(format(round(params_f, 0), ".0f") + "B")  # round() is half-to-even, as upstream
         row["tags"] = sorted(tags)
-        row["settings"] = json.loads(row["settings"]) if row["settings"] else {}
+        # a cell of only whitespace holds no settings (as row_to_v2 reads it)
+        row["settings"] = json.loads(row["settings"]) if row["settings"].strip() else {}
         if allowed_settings is not None:
             bad = [k for k in row["settings"] if k not in allowed_settings]
             if bad:

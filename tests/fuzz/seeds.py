@@ -41,15 +41,17 @@ _IMAGE_LEGACY = json.dumps({"x": {"name": "x", "type": "ckpt", "baseline": "stab
                                              "download": [{"file_name": "x.ckpt", "file_path": "",
                                                            "file_url": "https://example.org/x.ckpt"}]}}},
                            indent=4).encode()
-_CSV = (b"name,parameters_bn,display_name,url,baseline,description,style,tag,settings\n"
-        b"org/model-7B,7,Model,https://huggingface.co/org/model,mistral,A model.,generalist,chat,\n")
+_CSV = (b"name,parameters_bn,display_name,url,baseline,description,style,tags,instruct_format,settings\n"
+        b"org/model-7B,7,Model,https://huggingface.co/org/model,mistral,A model.,generalist,chat,ChatML,"
+        b'"{""temperature"": 0.7}"\n')
 
 SEEDS: dict[str, list[bytes]] = {
     "data_record": [_RECORD, *ADVERSARIAL_YAML],
     "data_record_json": [json.dumps({"name": "x", "nsfw": False}).encode(), *ADVERSARIAL_JSON],
     "legacy_json": [_IMAGE_LEGACY, b'{"x": {"name": "x", "config": null}}', b'{"x": {"name": ["x"]}}',
                     b'{"x": {"name": "x", "config": {"files": [{"path": ["a"]}]}}}', *ADVERSARIAL_JSON],
-    "legacy_csv": [_CSV, _CSV.replace(b",7,", b",inf,"), _CSV.replace(b"chat,", b'chat,"\n"'),
+    "legacy_csv": [_CSV, _CSV.replace(b",7,", b",inf,"), _CSV.replace(b",7,", b",1e400,"),
+                   _CSV.replace(b'"{""temperature"": 0.7}"', b'"\n"'), _CSV.replace(b"0.7", b"NaN"),
                    _CSV + b"a,b,c\n", b"\xef\xbb\xbf" + _CSV],
     "manifest": [json.dumps({"generation": 3, "files": {"api/x.json": {"sha256": "a" * 64, "bytes": 10}},
                              "source_commit": "b" * 40}).encode(),
