@@ -12,43 +12,66 @@ API's JSON 404, except that a browser (`Accept: text/html`) asking for a page ou
 an HTML 404 page (`templates/404.html`) with the site's navigation. Every response carries the route
 table's CORS headers (`Access-Control-Allow-Origin: *`, as GitHub raw sends), and OPTIONS answers a
 CORS preflight. `hmr build` swaps the site directory atomically, so the table is reloaded when the
-directory (or its manifest) changes under a running server.
+directory (or its manifest) changes under a running server; a read that the swap interrupts is
+answered from the new tree.
+
+JSON, HTML, CSS, JavaScript and XML go out gzip-compressed to a client that accepts it (`Vary:
+Accept-Encoding`, a weak ETag for the compressed bytes, as nginx's gzip module sends), compressed once
+per file version. As a server on an open port it stays up under bad clients: a malformed request
+line is a 400, a request target over 64 KiB a 414, a protocol version other than HTTP/1.x a 505 (each
+a JSON body, never an empty reply); at most `MAX_CONNECTIONS` connections are served at once (the
+next get a 503), an idle connection is closed after `IDLE_TIMEOUT` seconds, and a client that
+disconnects is never a traceback.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
+import json
 import os
 import socket
+import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from functools import cache
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from builder.errors import ConfigError
-from builder.fs import walk_files
 from builder.routes import (
     API,
     CORS_HEADERS,
     CORS_METHODS,
-    MANIFEST_FILE,
     PREFLIGHT_HEADERS,
     Route,
     query_variant,
-    route_map,
 )
+from builder.site.siteindex import SiteIndex, site_files
 
 __all__ = ["LogEntry", "SiteHandler", "SiteIndex", "SiteServer", "make_server", "request_key", "site_files"]
 
 NOT_FOUND = b'{"detail":"Not Found"}'
 METHOD_NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'
-INDEX = "index.html"
+#: connections served at once (a thread each); more wait for none: they get a 503 and are closed
+MAX_CONNECTIONS = 64
+#: seconds a connection may sit idle (between requests, or mid-request) before it is closed
+IDLE_TIMEOUT = 15.0
+#: pauses (seconds) before each try of a read that a swap of the site tree interrupts
+SWAP_RETRIES = (0.0, 0.01, 0.05, 0.2)
+#: what is worth compressing (by the route's content type), and the smallest body that is
+COMPRESSIBLE = ("application/json", "text/", "application/javascript", "application/xml", "image/svg+xml",
+                "application/atom+xml", "application/schema+json")
+MIN_COMPRESS_BYTES = 256
+SWAPPING = b'{"detail":"The site is being replaced: try again"}'
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 35\r\n"
+        b"Retry-After: 1\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n"
+        b'{"detail":"Too many connections"}\r\n')
 #: the page a browser gets for a path outside the API that names nothing
 NOT_FOUND_TEMPLATE = "404.html"
 
@@ -85,67 +108,6 @@ class LogEntry:
     method: str
     path: str
     status: int
-
-
-def site_files(root: Path) -> list[str]:
-    """Relative paths of every file in the site directory `root`, sorted (symlinks included: the
-    table refuses the ones that lead out of the site when it opens them)."""
-    return sorted(walk_files(root, symlinks=True))
-
-
-class SiteIndex:
-    """The route table of the site on disk, reloaded when `hmr build` swaps the tree."""
-
-    def __init__(self, site_dir: Path):
-        self.site_dir = Path(site_dir).absolute()
-        self._lock = threading.Lock()
-        self._stamp: tuple | None = None
-        self._routes: dict[str, Route] = {}
-        self._digests: dict[tuple, str] = {}
-
-    def _current_stamp(self) -> tuple:
-        st = os.stat(self.site_dir)
-        try:
-            m = os.stat(self.site_dir / MANIFEST_FILE)
-            mstamp: tuple = (m.st_ino, m.st_mtime_ns, m.st_size)
-        except OSError:
-            mstamp = ()
-        # the writer renames a new tree into place: a new inode means a new table
-        return (st.st_dev, st.st_ino, st.st_mtime_ns, mstamp)
-
-    def routes(self) -> dict[str, Route]:
-        """Object key -> route of the site as it is on disk now."""
-        stamp = self._current_stamp()
-        with self._lock:
-            if stamp != self._stamp:
-                self._routes = route_map(site_files(self.site_dir))
-                self._stamp = stamp
-                self._digests.clear()
-            return self._routes
-
-    def lookup(self, key: str) -> Route | None:
-        """The route of object key `key` ("dir/" asks for its index page), or None."""
-        routes = self.routes()
-        if key == "" or key.endswith("/"):
-            key += INDEX  # directory index, as S3 website hosting and the nginx config do
-        return routes.get(key)
-
-    def path_of(self, route: Route) -> Path | None:
-        """The file of `route`, or None if it resolves outside the site (a symlink escaping it)."""
-        root = os.path.realpath(self.site_dir)
-        real = os.path.realpath(self.site_dir / route.file)
-        if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
-            return None
-        return Path(real)
-
-    def digest(self, path: Path, st: os.stat_result, content: bytes | None = None) -> str:
-        """The sha256 of a file (the ETag), remembered while its inode, size and mtime stay."""
-        k = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
-        sha = self._digests.get(k)
-        if sha is None:
-            sha = hashlib.sha256(content if content is not None else path.read_bytes()).hexdigest()
-            self._digests[k] = sha
-        return sha
 
 
 def request_key(raw_path: str) -> str | None:
@@ -197,6 +159,11 @@ class SiteHandler(BaseHTTPRequestHandler):
     # every response by ~40 ms
     disable_nagle_algorithm = True
 
+    def setup(self) -> None:
+        """The connection's socket timeout: an idle or stalled client is dropped after it."""
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)
+
     def do_GET(self) -> None:
         """Answer a GET."""
         self._serve(head=False)
@@ -240,17 +207,14 @@ class SiteHandler(BaseHTTPRequestHandler):
             variant = query_variant(key, urlsplit(self.path).query)
             if variant is not None and site.lookup(variant) is not None:
                 key = variant
-        route = site.lookup(key) if key is not None else None
-        path = site.path_of(route) if route is not None else None
-        if route is None or path is None:
+        found = self._read(key, head=head and not self._wants_gzip())
+        if found is None:
             self._not_found(head, key)
             return
-        try:
-            st = path.stat()
-            content = None if head else path.read_bytes()
-        except OSError:  # the tree was swapped between lookup and read
-            self._not_found(head)
+        if isinstance(found, str):  # the tree kept moving under every try: say so, not 404
+            self._send(503, {"Content-Type": "application/json", "Retry-After": "1"}, SWAPPING, head)
             return
+        route, path, st, content = found
         etag = '"' + site.digest(path, st, content) + '"'
         headers = {
             "Content-Type": route.content_type,
@@ -258,6 +222,12 @@ class SiteHandler(BaseHTTPRequestHandler):
             "Last-Modified": formatdate(st.st_mtime, usegmt=True),
             "Cache-Control": route.cache_control,
         }
+        if route.content_type.startswith(COMPRESSIBLE):
+            headers["Vary"] = "Accept-Encoding"
+            if content is not None and len(content) >= MIN_COMPRESS_BYTES and self._wants_gzip():
+                # another representation, so another (weak) validator; If-None-Match compares weakly
+                content = site.gzipped(path, st, content)
+                headers.update({"Content-Encoding": "gzip", "ETag": "W/" + etag})
         inm = self.headers.get("If-None-Match")
         ims = self.headers.get("If-Modified-Since")
         # RFC 9110 13.2.2: If-None-Match, when present, decides; If-Modified-Since is then ignored
@@ -267,10 +237,72 @@ class SiteHandler(BaseHTTPRequestHandler):
             return
         self._send(200, headers, content or b"", head, length=st.st_size if content is None else None)
 
+    def _read(self, key: str | None, head: bool) -> tuple[Route, Path, os.stat_result, bytes | None] | str | None:
+        """(route, file, its stat, its bytes unless `head`) of `key`, or None. A read that a swap of the
+        site tree interrupts is tried again, on the new tree's table; "busy" if every try was."""
+        site = self.server.site
+        for pause in SWAP_RETRIES:
+            time.sleep(pause)
+            try:
+                route = site.lookup(key) if key is not None else None
+                if route is None:
+                    return None
+                path = site.path_of(route)
+                if path is None:  # a symlink out of the site, or the file is between two trees
+                    continue
+                st = path.stat()
+                return route, path, st, None if head else path.read_bytes()
+            except OSError:  # the site folder or the file is between two trees
+                continue
+        return "busy"
+
+    def _wants_gzip(self) -> bool:
+        """Whether the request's Accept-Encoding takes gzip (with a q-value above 0)."""
+        for part in (self.headers.get("Accept-Encoding") or "").lower().split(","):
+            coding, _, params = part.strip().partition(";")
+            if coding.strip() in ("gzip", "x-gzip"):
+                q = params.strip().removeprefix("q=")
+                try:
+                    return not params.strip() or float(q) > 0
+                except ValueError:
+                    return False
+        return False
+
     def send_response(self, code: int, message: str | None = None) -> None:
         """Send the status line, and log the request in the server's `log`."""
-        self.server.record(LogEntry(self.command or "", self.path, code))
+        # a request refused before its line was parsed has no command or path yet
+        self.server.record(LogEntry(getattr(self, "command", None) or "", getattr(self, "path", ""), code))
         super().send_response(code, message)
+
+    def parse_request(self) -> bool:
+        """The stdlib's parse, refusing HTTP/0.9 (a request line of two words): its answers have no
+        status line or headers, which no client of this API expects and CORS cannot ride on."""
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not served")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """A refused request (400, 414, 431, 505, ...): the old API's JSON error body, then close."""
+        if getattr(self, "request_version", "") not in ("HTTP/1.0", "HTTP/1.1"):
+            # the stdlib writes no status line for HTTP/0.9, which is also what an unparsable line leaves
+            self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "Error"
+        body = json.dumps({"detail": message or phrase}).encode()
+        # the standard phrase on the status line: the message may quote what the client sent
+        self.send_response(code)
+        for k, v in {**CORS_HEADERS, "Content-Type": "application/json", "Connection": "close"}.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
         """The access log on stderr, unless the server is quiet."""
@@ -284,14 +316,48 @@ class SiteServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, site_dir: Path, address: tuple[str, int], quiet: bool = True):
+    def __init__(self, site_dir: Path, address: tuple[str, int], quiet: bool = True,
+                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.site = SiteIndex(site_dir)
         self.quiet = quiet
         self.log: deque[LogEntry] = deque(maxlen=100_000)
         self._log_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.idle_timeout = idle_timeout
         super().__init__(address, SiteHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread of its own, unless `MAX_CONNECTIONS` are being served: then
+        a 503 and close, so a flood of idle connections cannot grow the process without bound."""
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """The connection's thread; its slot is freed when it ends."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that goes away is no error; anything else is a traceback, unless quiet."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError) or self.quiet:
+            return
+        super().handle_error(request, client_address)
 
     def record(self, entry: LogEntry) -> None:
         """Append one answered request to `log`."""

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from builder.contrib import crud
-from builder.routes import RENAMES_FILE, V2, model_file, v1_file, v2_file
+from builder.routes import RENAMES_FILE, V2, model_file, search_file, v1_file, v2_file
 from builder.site.build import build
 from tests.helpers import HMR, ROOT, run_hmr, tree_digest
 
@@ -127,7 +127,7 @@ def test_update_changes_exactly_that_field(data_copy: Path) -> None:
     # every other category file is byte-identical
     assert {k for k in before_site if before_site[k] != after_site.get(k)} == {
         v1_file("image_generation"), "legacy/stable_diffusion.json", v2_file("image_generation"),
-        model_file("image_generation", key)}
+        model_file("image_generation", key), search_file("image_generation")}
 
     # --unset and dotted paths into lists
     r = run_hmr("model", "update", "image_generation", key, "--unset", "showcases", "--set",
