@@ -31,6 +31,7 @@ from builder.records import (
     json_pointer,
     key_problem,
     parse_file,
+    read_data,
     record_path,
     render_record,
     schema_hint,
@@ -142,7 +143,7 @@ def _render(cat: Category, key: str, path: Path, old_text: str | None, data: dic
 
 def _read_record(path: Path) -> tuple[str, dict]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_data(path).decode("utf-8")  # a regular file within the limits, never a link or FIFO
         data = parse_file(path, text)
     except ParseError as e:  # a limit or a syntax error: it says which, and where
         raise EditRefused(" ".join(str(e).split()), file=str(path), pointer=e.pointer) from None
@@ -158,7 +159,7 @@ def _read_settings(data_dir: Path, cat: Category) -> tuple[str | None, dict]:
     if not path.exists():
         return None, {}
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_data(path).decode("utf-8")  # a regular file within the limits, never a link or FIFO
         data = parse_file(path, text)
     except ParseError as e:  # a limit or a syntax error: it says which, and where
         raise EditRefused(" ".join(str(e).split()), file=str(path), pointer=e.pointer) from None
