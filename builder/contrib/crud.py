@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.categories import Category, resolve, unknown_category_message
+from builder.contrib.editlock import locked
 from builder.contrib.trial import Plan, Trial, apply_plan, trial
 from builder.contrib.yamledit import patch_yaml, render_json, same
 from builder.errors import EditRefused, ParseError, Problem
@@ -276,6 +277,7 @@ def _commit(data_dir: Path, plan: Plan, message: str, tried: Trial | None = None
 
 # --- the four edits -------------------------------------------------------------------------------
 
+@locked
 def add_model(data_dir: Path, category: str, key: str, record: dict, *, download: Download | None = None,
               sets: Sequence[tuple[str, Any]] = (), now: int | None = None, by: str | None = None) -> EditResult:
     """Create `data/<category>/<key>.yaml` from `record` (v2 fields; `name` defaults to the key),
@@ -306,6 +308,7 @@ def add_model(data_dir: Path, category: str, key: str, record: dict, *, download
     return _commit(data_dir, plan, f"added {cat.name}/{key} ({path})")
 
 
+@locked
 def update_model(data_dir: Path, category: str, key: str, sets: Sequence[tuple[str, Any]] = (),
                  unsets: Sequence[str] = (), *, now: int | None = None, by: str | None = None) -> EditResult:
     """Set (`sets`: dotted path, value) and remove (`unsets`) fields of one record.
@@ -334,6 +337,7 @@ def update_model(data_dir: Path, category: str, key: str, sets: Sequence[tuple[s
     return _commit(data_dir, plan, f"updated {cat.name}/{key}: {fields}")
 
 
+@locked
 def remove_model(data_dir: Path, category: str, key: str) -> EditResult:
     """Delete the record, its pinned position and any rename that led to it.
 
@@ -358,6 +362,7 @@ def remove_model(data_dir: Path, category: str, key: str) -> EditResult:
     return _commit(data_dir, plan, f"removed {cat.name}/{key}")
 
 
+@locked
 def rename_model(data_dir: Path, category: str, old: str, new: str, *, now: int | None = None,
                  by: str | None = None) -> EditResult:
     """Move OLD's file to NEW, keep its place in the legacy order, publish old -> new in `renames`.
