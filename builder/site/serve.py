@@ -49,6 +49,10 @@ __all__ = ["LogEntry", "SiteHandler", "SiteIndex", "SiteServer", "make_server", 
 NOT_FOUND = b'{"detail":"Not Found"}'
 METHOD_NOT_ALLOWED = b'{"detail":"Method Not Allowed"}'
 INDEX = "index.html"
+#: seconds an idle keep-alive connection is kept open
+IDLE_TIMEOUT = 30.0
+#: connections served at once: one thread each; a connection past the cap is closed unanswered
+MAX_CONNECTIONS = 64
 #: the page a browser gets for a path outside the API that names nothing
 NOT_FOUND_TEMPLATE = "404.html"
 
@@ -100,40 +104,49 @@ class SiteIndex:
         self.site_dir = Path(site_dir).absolute()
         self._lock = threading.Lock()
         self._stamp: tuple | None = None
+        self._root = ""
         self._routes: dict[str, Route] = {}
         self._digests: dict[tuple, str] = {}
 
-    def _current_stamp(self) -> tuple:
-        st = os.stat(self.site_dir)
+    def _current_stamp(self, root: str) -> tuple:
+        st = os.stat(root)
         try:
-            m = os.stat(self.site_dir / MANIFEST_FILE)
+            m = os.stat(os.path.join(root, MANIFEST_FILE))
             mstamp: tuple = (m.st_ino, m.st_mtime_ns, m.st_size)
         except OSError:
             mstamp = ()
-        # the writer renames a new tree into place: a new inode means a new table
-        return (st.st_dev, st.st_ino, st.st_mtime_ns, mstamp)
+        # the writer links a new generation folder into place: a new folder means a new table
+        return (root, st.st_dev, st.st_ino, st.st_mtime_ns, mstamp)
+
+    def snapshot(self) -> tuple[str, dict[str, Route]]:
+        """The real folder `site` names now and its route table: a request resolves the link once and
+        answers from that one tree, even if a build swaps the link meanwhile."""
+        root = os.path.realpath(self.site_dir)
+        stamp = self._current_stamp(root)
+        with self._lock:
+            if stamp != self._stamp:
+                self._routes = route_map(site_files(Path(root)))
+                self._stamp = stamp
+                self._root = root
+                self._digests.clear()
+            return self._root, self._routes
 
     def routes(self) -> dict[str, Route]:
         """Object key -> route of the site as it is on disk now."""
-        stamp = self._current_stamp()
-        with self._lock:
-            if stamp != self._stamp:
-                self._routes = route_map(site_files(self.site_dir))
-                self._stamp = stamp
-                self._digests.clear()
-            return self._routes
+        return self.snapshot()[1]
 
-    def lookup(self, key: str) -> Route | None:
+    def lookup(self, key: str, routes: dict[str, Route] | None = None) -> Route | None:
         """The route of object key `key` ("dir/" asks for its index page), or None."""
-        routes = self.routes()
+        routes = self.routes() if routes is None else routes
         if key == "" or key.endswith("/"):
             key += INDEX  # directory index, as S3 website hosting and the nginx config do
         return routes.get(key)
 
-    def path_of(self, route: Route) -> Path | None:
-        """The file of `route`, or None if it resolves outside the site (a symlink escaping it)."""
-        root = os.path.realpath(self.site_dir)
-        real = os.path.realpath(self.site_dir / route.file)
+    def path_of(self, route: Route, root: str | None = None) -> Path | None:
+        """The file of `route` in the tree `root` (default: the current one), or None if it resolves
+        outside that tree (a symlink escaping it)."""
+        root = os.path.realpath(self.site_dir) if root is None else root
+        real = os.path.realpath(os.path.join(root, route.file))
         if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
             return None
         return Path(real)
@@ -196,6 +209,8 @@ class SiteHandler(BaseHTTPRequestHandler):
     # headers and body go out in two writes; with Nagle on, a keep-alive client's delayed ACK stalls
     # every response by ~40 ms
     disable_nagle_algorithm = True
+    #: an idle connection (no request line, or a slow one) is closed after this many seconds
+    timeout = IDLE_TIMEOUT
 
     def do_GET(self) -> None:
         """Answer a GET."""
@@ -234,14 +249,15 @@ class SiteHandler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool) -> None:
         site = self.server.site
+        root, table = site.snapshot()  # one tree for the whole answer
         key = request_key(self.path)
         if key is not None and "?" in self.path:
             # the old API's query variants (v1/text_generation?include_group=true) are separate objects
             variant = query_variant(key, urlsplit(self.path).query)
-            if variant is not None and site.lookup(variant) is not None:
+            if variant is not None and site.lookup(variant, table) is not None:
                 key = variant
-        route = site.lookup(key) if key is not None else None
-        path = site.path_of(route) if route is not None else None
+        route = site.lookup(key, table) if key is not None else None
+        path = site.path_of(route, root) if route is not None else None
         if route is None or path is None:
             self._not_found(head, key)
             return
@@ -268,9 +284,29 @@ class SiteHandler(BaseHTTPRequestHandler):
         self._send(200, headers, content or b"", head, length=st.st_size if content is None else None)
 
     def send_response(self, code: int, message: str | None = None) -> None:
-        """Send the status line, and log the request in the server's `log`."""
-        self.server.record(LogEntry(self.command or "", self.path, code))
+        """Send the status line, and log the request in the server's `log`. A request line the
+        stdlib refused (400, 414, 505) has no path or command yet: logged with what is known."""
+        self.server.record(LogEntry(getattr(self, "command", None) or "", getattr(self, "path", None) or "", code))
         super().send_response(code, message)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's malformed-request answers (400, 414, 505), as JSON like every other error."""
+        # a line the stdlib could not parse leaves the HTTP/0.9 default, which sends no status line
+        # and no headers: answer as HTTP/1.1, what every client of this server speaks
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = self.protocol_version
+        try:
+            self.send_response(code, message)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            body = b'{"detail":"%s"}' % (self.responses.get(code, ("Error",))[0].encode("ascii"),)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if getattr(self, "command", None) != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:
+            pass  # the client is gone
+        self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
         """The access log on stderr, unless the server is quiet."""
@@ -284,7 +320,9 @@ class SiteServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, site_dir: Path, address: tuple[str, int], quiet: bool = True):
+    def __init__(self, site_dir: Path, address: tuple[str, int], quiet: bool = True,
+                 max_connections: int = MAX_CONNECTIONS):
+        self._slots = threading.BoundedSemaphore(max_connections)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.site = SiteIndex(site_dir)
@@ -292,6 +330,33 @@ class SiteServer(ThreadingHTTPServer):
         self.log: deque[LogEntry] = deque(maxlen=100_000)
         self._log_lock = threading.Lock()
         super().__init__(address, SiteHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, at most `max_connections` at once (1,000 idle sockets must
+        not make 1,000 threads): past the cap the connection is closed at once."""
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Serve one connection, then free its slot."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that failed (a client gone mid-answer, a reset): one line, none when quiet."""
+        if not self.quiet:
+            import sys
+
+            e = sys.exc_info()[1]
+            sys.stderr.write(f"hmr serve: {client_address[0]}: {type(e).__name__}: {e}\n")
 
     def record(self, entry: LogEntry) -> None:
         """Append one answered request to `log`."""
