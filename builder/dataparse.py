@@ -11,9 +11,12 @@ pointer where it happened; a syntax error's message starts `unreadable:`.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import math
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -241,13 +244,28 @@ def _attach(stack: list[list], value: Any) -> None:
 
 
 def read_data(path: Path) -> bytes:
-    """The bytes of a data file, at most `MAX_FILE_BYTES`.
+    """The bytes of a data file: a regular file (not a link, FIFO or device), at most `MAX_FILE_BYTES`.
+
+    Opened without following a link and without blocking, and checked on the open descriptor, so
+    nothing else is read by mistake (a FIFO named *.yaml would hang a plain read forever).
 
     Raises:
-        ParseError: the file is bigger than the limit.
+        ParseError: not a regular file, or bigger than the limit.
         OSError: it cannot be read.
     """
-    with open(path, "rb") as f:
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ParseError("data files must not be symbolic links (not read)") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ParseError("not a regular file (not read)")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ParseError(f"file is over the {MAX_FILE_BYTES >> 20} MiB limit of a data file")
         raw = f.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
         raise ParseError(f"file is over the {MAX_FILE_BYTES >> 20} MiB limit of a data file")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["ENCODED_PREFIX", "file_key", "key_problem", "key_stem"]
+__all__ = ["ENCODED_PREFIX", "file_key", "folded_key", "key_problem", "key_stem"]
 
 
 def key_problem(key: str) -> str | None:
@@ -38,7 +38,15 @@ def key_problem(key: str) -> str | None:
             return "key segment starts or ends with whitespace"
     if key.startswith("_category"):
         return "key is reserved"
+    if not unicodedata.is_normalized("NFC", key):
+        return "key is not in Unicode NFC form"
     return None
+
+
+def folded_key(key: str) -> str:
+    """What two keys that must not both exist share: the key case-folded and NFC-normalized
+    (`Café` spelled precomposed or decomposed, `MODEL` and `model`)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", key).casefold())
 
 
 #: the file-name prefix of an encoded key (see the module docstring)

@@ -11,6 +11,7 @@ Keys unsafe as a path get a derived, reversible file name: `builder.keys` (the s
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from builder.categories import BY_NAME, CATEGORIES, Category
 from builder.dataparse import _yaml, parse_file, read_data
 from builder.dataparse import json_pointer as json_pointer  # re-exported: where the key layout's users look
 from builder.errors import ParseError, Problem
-from builder.keys import ENCODED_PREFIX, file_key, key_problem, key_stem  # noqa: F401 - records' API too
+from builder.keys import ENCODED_PREFIX, file_key, folded_key, key_problem, key_stem  # noqa: F401 - records' API too
 
 RECORD_SUFFIXES = (".yaml", ".yml", ".json")
 SETTINGS_FILE = "_category.yaml"
@@ -126,15 +127,34 @@ def render_record(category: str, key: str, data: dict) -> str:
     return schema_hint(category, key) + dump_yaml(data)
 
 
-def _walk(root: Path) -> list[tuple[str, Path]]:
-    """(relative path with '/', absolute path) of files under root, sorted, without following links."""
+def _walk(root: Path, problems: list[Problem]) -> list[tuple[str, Path]]:
+    """(relative path with '/', absolute path) of the regular files under root, sorted. Links and
+    special files are refused by name (a problem each) and never opened: a linked folder could lead
+    outside data/ and a FIFO would hang the read."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
         rel_dir = os.path.relpath(dirpath, root)
+        real_dirs = []
+        for name in sorted(dirnames):
+            full = Path(dirpath) / name
+            if full.is_symlink():
+                problems.append(Problem(str(full), "", "folders in data/ must not be symbolic links (not followed)"))
+            else:
+                real_dirs.append(name)
+        dirnames[:] = real_dirs
         for name in sorted(filenames):
             rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
-            out.append((rel, Path(dirpath) / name))
+            full = Path(dirpath) / name
+            try:
+                mode = full.lstat().st_mode
+            except OSError:
+                continue  # gone since the listing
+            if stat.S_ISLNK(mode):
+                problems.append(Problem(str(full), "", "data files must not be symbolic links (not read)"))
+            elif not stat.S_ISREG(mode):
+                problems.append(Problem(str(full), "", "not a regular file (not read)"))
+            else:
+                out.append((rel, full))
     return out
 
 
@@ -146,10 +166,15 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
     """
     cd = CategoryData(cat)
     root = data_dir / cat.name
+    if root.is_symlink():  # refused by name: following it would read (and name) what lies outside data/
+        problems.append(Problem(str(root), "", "category folders must not be symbolic links (not followed)"))
+        return cd
     if not root.is_dir():
         return cd
     settings_path = root / SETTINGS_FILE
-    if settings_path.exists():
+    if settings_path.is_symlink() or (settings_path.exists() and not settings_path.is_file()):
+        problems.append(Problem(str(settings_path), "", "settings files must be regular files, not links (not read)"))
+    elif settings_path.exists():
         cd.settings_path = settings_path
         try:
             raw = read_data(settings_path)
@@ -169,7 +194,7 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
             problems.append(Problem(str(settings_path), "", f"unreadable: {_one_line(e)}"))
     found: dict[str, Record] = {}
     folded: dict[str, str] = {}
-    for rel, path in _walk(root):
+    for rel, path in _walk(root, problems):
         if rel == SETTINGS_FILE or (rel == ALIASES_FILE and cat.name == "text_generation"):
             continue
         stem, suffix = os.path.splitext(rel)
@@ -185,14 +210,12 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
             problems.append(Problem(str(path), "", bad or "unreadable key"))
             continue
         key = decoded
-        if path.is_symlink():
-            problems.append(Problem(str(path), "", "record files must not be symbolic links"))
+        fold = folded_key(key)
+        if fold in folded:
+            problems.append(Problem(str(path), "", f"duplicate key: {folded[fold]!r} differs only in case or extension, "
+                                                   "or in Unicode normalization"))
             continue
-        if key.casefold() in folded:
-            problems.append(Problem(str(path), "", f"duplicate key: {folded[key.casefold()]!r} differs only in case "
-                                                   "or extension"))
-            continue
-        folded[key.casefold()] = key
+        folded[fold] = key
         try:
             raw = read_data(path)
         except ParseError as e:
@@ -218,6 +241,11 @@ def load_category(data_dir: Path, cat: Category, problems: list[Problem],
             problems.append(Problem(str(path), "", "record is not a mapping"))
             continue
         found[key] = Record(cat.name, key, path, data, d)
+    for fold, key in folded.items():  # `x` and `x.json`: the API's extensionless keys of the two collide
+        if fold.endswith(".json") and fold[:-5] in folded and key in found:
+            problems.append(Problem(str(found[key].path), "", f"key {key!r} collides with key {folded[fold[:-5]]!r} "
+                                                              "in the API (its path without .json)"))
+            del found[key]
     cd.records = order_records(found, cd.settings.get("order"))
     return cd
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from builder.errors import DataError
 from builder.keys import key_stem
 
 MUTABLE_CACHE = "public, max-age=60, stale-while-revalidate=600, stale-if-error=86400"
@@ -231,6 +232,10 @@ def routes(files: Iterable[str]) -> list[Route]:
     out: dict[str, Route] = {}
 
     def add(key: str, file: str) -> None:
+        held = out.get(key)
+        if held is not None and held.file != file and key in (held.file, file):
+            # `x.json` served as itself and as the extensionless key of `x.json.json`: one would hide the other
+            raise DataError(f"object key {key!r} would serve both {held.file!r} and {file!r}", file)
         out.setdefault(key, Route(key, file, content_type(file), cache_control(key)))
 
     for f in sorted(files):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.categories import Category, resolve, unknown_category_message
+from builder.contrib.editlock import locked
 from builder.contrib.trial import Plan, Trial, apply_plan, trial
 from builder.contrib.yamledit import patch_yaml, render_json, same
 from builder.errors import EditRefused, ParseError, Problem
@@ -31,6 +32,7 @@ from builder.records import (
     json_pointer,
     key_problem,
     parse_file,
+    read_data,
     record_path,
     render_record,
     schema_hint,
@@ -142,7 +144,7 @@ def _render(cat: Category, key: str, path: Path, old_text: str | None, data: dic
 
 def _read_record(path: Path) -> tuple[str, dict]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_data(path).decode("utf-8")  # a regular file within the limits, never a link or FIFO
         data = parse_file(path, text)
     except ParseError as e:  # a limit or a syntax error: it says which, and where
         raise EditRefused(" ".join(str(e).split()), file=str(path), pointer=e.pointer) from None
@@ -158,7 +160,7 @@ def _read_settings(data_dir: Path, cat: Category) -> tuple[str | None, dict]:
     if not path.exists():
         return None, {}
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_data(path).decode("utf-8")  # a regular file within the limits, never a link or FIFO
         data = parse_file(path, text)
     except ParseError as e:  # a limit or a syntax error: it says which, and where
         raise EditRefused(" ".join(str(e).split()), file=str(path), pointer=e.pointer) from None
@@ -275,6 +277,7 @@ def _commit(data_dir: Path, plan: Plan, message: str, tried: Trial | None = None
 
 # --- the four edits -------------------------------------------------------------------------------
 
+@locked
 def add_model(data_dir: Path, category: str, key: str, record: dict, *, download: Download | None = None,
               sets: Sequence[tuple[str, Any]] = (), now: int | None = None, by: str | None = None) -> EditResult:
     """Create `data/<category>/<key>.yaml` from `record` (v2 fields; `name` defaults to the key),
@@ -305,6 +308,7 @@ def add_model(data_dir: Path, category: str, key: str, record: dict, *, download
     return _commit(data_dir, plan, f"added {cat.name}/{key} ({path})")
 
 
+@locked
 def update_model(data_dir: Path, category: str, key: str, sets: Sequence[tuple[str, Any]] = (),
                  unsets: Sequence[str] = (), *, now: int | None = None, by: str | None = None) -> EditResult:
     """Set (`sets`: dotted path, value) and remove (`unsets`) fields of one record.
@@ -333,6 +337,7 @@ def update_model(data_dir: Path, category: str, key: str, sets: Sequence[tuple[s
     return _commit(data_dir, plan, f"updated {cat.name}/{key}: {fields}")
 
 
+@locked
 def remove_model(data_dir: Path, category: str, key: str) -> EditResult:
     """Delete the record, its pinned position and any rename that led to it.
 
@@ -357,6 +362,7 @@ def remove_model(data_dir: Path, category: str, key: str) -> EditResult:
     return _commit(data_dir, plan, f"removed {cat.name}/{key}")
 
 
+@locked
 def rename_model(data_dir: Path, category: str, old: str, new: str, *, now: int | None = None,
                  by: str | None = None) -> EditResult:
     """Move OLD's file to NEW, keep its place in the legacy order, publish old -> new in `renames`.

@@ -27,10 +27,11 @@ from pathlib import Path
 import orjson
 
 from builder.errors import Problem
+from builder.fs import atomic_write
 from builder.load import load_valid
 from builder.memo import memoized_files
 from builder.records import ALIASES_FILE
-from builder.routes import v1_file, v2_file
+from builder.routes import MANIFEST_FILE, v1_file, v2_file
 from builder.site.catalog import catalog_files
 from builder.site.changes import change_feed, open_previous
 from builder.site.html import SiteConfig, html_files
@@ -110,10 +111,55 @@ def build(data_dir: Path, out_dir: Path, previous_manifest: bytes | None = None,
 
     # a --previous without a manifest of its own still continues what out_dir holds
     base = prev_manifest if prev_manifest is not None else read_previous(out_dir)
+    base, problems = _at_least(base, read_generation(out_dir))
+    warnings += problems
     manifest, problems = manifest_files(files, base, facts, key)
     files.update(manifest)
     warnings += problems
     files.update(nginx_files(files))
 
+    save_generation(out_dir, orjson.loads(manifest[MANIFEST_FILE])["generation"])  # before the swap: never behind
     stats = write_tree(out_dir, files)
     return BuildResult(files, stats, warnings)
+
+
+def generation_file(out_dir: Path) -> Path:
+    """Where the last published generation is kept, beside the site (it survives losing `site/`)."""
+    return out_dir.parent / f".{out_dir.name}.generation"
+
+
+def read_generation(out_dir: Path) -> int:
+    """The last generation a build of `out_dir` published (0: none known or unreadable)."""
+    try:
+        value = int(generation_file(out_dir).read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    return value if value > 0 else 0
+
+
+def save_generation(out_dir: Path, generation: int) -> None:
+    """Remember `generation` if it is past the one kept (durably: it must survive a power cut)."""
+    if generation > read_generation(out_dir):
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(generation_file(out_dir), f"{generation}\n".encode(), durable=True)
+
+
+def _at_least(base: bytes | None, floor: int) -> tuple[bytes | None, list[Problem]]:
+    """The previous manifest, or, when it is missing, unusable or behind the kept generation (site/
+    was lost, damaged or replaced by an older copy), a stand-in at that generation: the count never
+    goes backwards. And the warning of an unusable one."""
+    if floor <= 0:
+        return base, []
+    try:
+        prev = parse_previous(base)
+    except ValueError as e:
+        prev = None
+        warned = [Problem(MANIFEST_FILE, "", f"previous manifest unusable ({e}); generation continues from the "
+                                             f"one kept beside the site ({floor})", "warning")]
+    else:
+        warned = []
+    if prev is not None and prev["generation"] >= floor:
+        return base, []
+    stand_in: dict[str, object] = {"schema_version": 1, "generation": floor, "built_at": prev.get("built_at") if prev else None,
+                "source_commit": None, "files": {}}
+    return orjson.dumps(stand_in), warned

@@ -2,8 +2,11 @@
 
 A build that changes nothing writes nothing (mtimes, ETags and CDN caches stay valid). A build that
 changes something assembles a complete new tree beside the old one, hard-linking every unchanged file
-(so it keeps its inode and mtime), then swaps the trees with two renames: readers see the old tree or
-the new one, never a half-written mix, and a failure before the swap leaves the old tree untouched.
+(so it keeps its inode and mtime), in a generation folder `.site.gen-<time>-<pid>`; `site` is a
+symbolic link to the live one, replaced by one rename (`os.replace` of a new link). At every instant
+`site` is a complete tree, old or new, even if the build is killed; what a killed build left
+(`.site.gen-*` never linked, `.site.link-*`, and `.site.new-*`/`.site.old-*` of the older two-rename
+layout) is removed by the next write. The live generation and the one before it are kept.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder.fs import walk_files
 
-__all__ = ["WORKERS", "WriteStats", "write_tree"]
+__all__ = ["WORKERS", "WriteStats", "clean_stale", "write_tree"]
 
 
 @dataclass
@@ -115,7 +119,8 @@ def _lay_out(new: str, out: str, files: dict[str, bytes], changed: set[str]) -> 
 
 
 def write_tree(out_dir: Path, files: dict[str, bytes]) -> WriteStats:
-    """Make `out_dir` hold exactly `files` (relative path -> bytes)."""
+    """Make `out_dir` hold exactly `files` (relative path -> bytes), switching to the new tree in one
+    rename (see the module docstring)."""
     stats = WriteStats()
     out = str(out_dir)
     exists = out_dir.is_dir()
@@ -125,22 +130,57 @@ def write_tree(out_dir: Path, files: dict[str, bytes]) -> WriteStats:
     removed = old - set(files)
     stats.written, stats.removed = len(changed), len(removed)
     stats.unchanged = len(files) - len(changed)
-    if not changed and not removed and exists:
-        return stats
     parent = out_dir.parent
+    if not changed and not removed and exists:
+        clean_stale(out_dir)
+        return stats
     parent.mkdir(parents=True, exist_ok=True)
-    new = parent / f".{out_dir.name}.new-{os.getpid()}"
-    shutil.rmtree(new, ignore_errors=True)
+    tag = f"{time.time_ns():020d}-{os.getpid()}"
+    gen = parent / f".{out_dir.name}.gen-{tag}"
+    link = parent / f".{out_dir.name}.link-{tag}"
     try:
-        _lay_out(str(new), out, files, changed)
-        if out_dir.exists():
-            retired = parent / f".{out_dir.name}.old-{os.getpid()}"
-            shutil.rmtree(retired, ignore_errors=True)
-            os.rename(out_dir, retired)
-            os.rename(new, out_dir)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(new, out_dir)
-    finally:
-        shutil.rmtree(new, ignore_errors=True)
+        _lay_out(str(gen), out, files, changed)
+        os.symlink(gen.name, link)  # relative: the pair can move together
+        if out_dir.is_dir() and not out_dir.is_symlink():
+            # a site written before generation folders: moved aside once (the only two-step swap)
+            os.rename(out_dir, parent / f".{out_dir.name}.old-{tag}")
+        os.replace(link, out_dir)  # the one step: readers see the old tree or the new one
+    except BaseException:
+        shutil.rmtree(gen, ignore_errors=True)
+        _unlink(link)
+        raise
+    clean_stale(out_dir)
     return stats
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def clean_stale(out_dir: Path) -> None:
+    """Remove what killed or finished builds left beside `out_dir`: temporary links, trees of the
+    older layout, and every generation folder but the live one and the one before it (a reader
+    that resolved the link just before a swap still finds its files)."""
+    parent = out_dir.parent
+    prefix = f".{out_dir.name}."
+    try:
+        live = os.readlink(out_dir) if out_dir.is_symlink() else None
+        names = sorted(os.listdir(parent))
+    except OSError:
+        return
+    gens = [n for n in names if n.startswith(prefix + "gen-")]
+    keep = {live} if live else set()
+    if live in gens:
+        older = [n for n in gens if n < live]
+        keep.update(older[-1:])
+    for n in names:
+        if not n.startswith(prefix):
+            continue
+        rest = n[len(prefix):]
+        if rest.startswith("link-"):
+            _unlink(parent / n)
+        elif rest.startswith(("new-", "old-")) or (rest.startswith("gen-") and n not in keep):
+            shutil.rmtree(parent / n, ignore_errors=True)
