@@ -248,8 +248,8 @@ class SiteHandler(BaseHTTPRequestHandler):
                 if route is None:
                     return None
                 path = site.path_of(route)
-                if path is None:  # a symlink out of the site, or the file is between two trees
-                    continue
+                if path is None:  # a symlink out of the site
+                    return None
                 st = path.stat()
                 return route, path, st, None if head else path.read_bytes()
             except OSError:  # the site folder or the file is between two trees

@@ -75,12 +75,19 @@ class SiteIndex:
         return routes.get(key)
 
     def path_of(self, route: Route) -> Path | None:
-        """The file of `route`, or None if it resolves outside the site (a symlink escaping it)."""
+        """The file of `route`, or None if it resolves outside the site (a symlink escaping it) or to
+        something other than a file.
+
+        Raises:
+            FileNotFoundError: the file is gone (the tree is being swapped: the caller tries again).
+        """
         root = os.path.realpath(self.site_dir)
         real = os.path.realpath(self.site_dir / route.file)
-        if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
+        if os.path.commonpath([root, real]) != root:
             return None
-        return Path(real)
+        if not os.path.lexists(real):
+            raise FileNotFoundError(errno.ENOENT, "not in the site now", real)
+        return Path(real) if os.path.isfile(real) else None
 
     def gzipped(self, path: Path, st: os.stat_result, content: bytes) -> bytes:
         """`content` (the file at `path`, as `st` describes it) gzip-compressed, made once per version."""
