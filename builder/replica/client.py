@@ -84,7 +84,7 @@ class ReplicaClient(DirectReads, ReadAPI):
         self.config = config
         self._clock = clock or time.time
         self._cache = DiskCache(config.cache_dir, config.lock_timeout)
-        self._copies = Copies(self._cache, config.cache_ttl_seconds)
+        self._copies = Copies(self._cache, config.cache_ttl_seconds, config.base_path)
         self._fetcher = fetcher if fetcher is not None else HttpxFetcher(config.max_bytes)
         self._sites = [SiteSource("cdn" if i == 0 and config.primary_api_url else "mirror", url)
                        for i, url in enumerate(config.site_urls)]
@@ -136,6 +136,7 @@ class ReplicaClient(DirectReads, ReadAPI):
         return {"cache_dir": str(cfg.cache_dir), "cache_error": self._cache.error, "offline": cfg.offline,
                 "config": cfg.info(), **self._cache.read_state().info(self._clock()),
                 "renames_followed": {c: dict(t) for c, t in self._followed.items()},
+                "old_client_cache": {n.split("/", 1)[1]: dict(v) for n, v in self._copies.old_client.items()},
                 "this_process": {"requests": self._fetcher.requests, "body_bytes": self._fetcher.body_bytes}}
 
     def _renamed(self, category: str, key: str) -> str | None:

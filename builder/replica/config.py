@@ -65,9 +65,11 @@ class GithubRepo:
     name: str
     branch: str = DEFAULT_BRANCH
 
-    def raw_url(self, raw_base: str, file: str) -> str:
-        """The URL of `file` under the raw base (`https://raw.githubusercontent.com`, a mirror or a proxy)."""
-        return f"{raw_base.rstrip('/')}/{self.owner}/{self.name}/refs/heads/{self.branch}/{file}"
+    def raw_url(self, raw_base: str, file: str, commit: str | None = None) -> str:
+        """The URL of `file` under the raw base (`https://raw.githubusercontent.com`, a mirror or a proxy):
+        at the branch head, or at `commit` (raw GitHub serves `{owner}/{name}/{sha}/{file}`)."""
+        ref = commit if commit else f"refs/heads/{self.branch}"
+        return f"{raw_base.rstrip('/')}/{self.owner}/{self.name}/{ref}/{file}"
 
 
 def _repo(full: str) -> GithubRepo:

@@ -8,10 +8,13 @@ bytes are read by sha256, so a damaged file is never served.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 from builder.replica.api import freeze
 from builder.replica.cache import SLOTS, DiskCache
+from builder.replica.errors import TrustError
 from builder.replica.state import Served, State
 from builder.replica.trust import parse_document
 
@@ -41,11 +44,15 @@ class Copies:
     """The memory (`mem`: document name -> Loaded) over the disk cache, and why a document is unavailable
     (`reasons`). Not thread-safe on its own: the client calls it under its lock, except for `mem` reads."""
 
-    def __init__(self, disk: DiskCache, ttl: float):
+    def __init__(self, disk: DiskCache, ttl: float, old_client_dir: Path | None = None):
         self.disk = disk
         self.ttl = ttl
         self.mem: dict[str, Loaded] = {}
         self.reasons: dict[str, list[str]] = {}
+        #: where the existing library (8.6.2) keeps its converted v2 files: `<AIWORKER_CACHE_HOME>/horde_model_reference`
+        self.old_client_dir = old_client_dir
+        #: document name -> what was served from the existing library's files (for `source_info()`)
+        self.old_client: dict[str, dict[str, Any]] = {}
 
     def keep(self, name: str, loaded: Loaded, state: State, served: Served) -> None:
         """Hold `loaded` as what is now served for `name`, as `served` describes it."""
@@ -121,9 +128,33 @@ class Copies:
         if loaded is not None:  # the cache folder was emptied under us: keep serving what we hold
             loaded.valid_until = now + self.ttl
             return True
+        if self._from_old_client(name, now, reason):
+            return True
         if write:
             state.served[name] = Served(None, now, 0.0, reason)
         return False
+
+    def _from_old_client(self, name: str, now: float, reason: str | None) -> bool:
+        """The v2 file the existing library (8.6.2) wrote for `name`, when this client has no copy: a
+        worker that switched clients keeps working offline. 8.6.2 writes each category's v2 records,
+        converted, at `<AIWORKER_CACHE_HOME>/horde_model_reference/<file>.json` (image_generation as
+        `stable_diffusion.json`); nothing there says where the bytes came from, so they are checked for
+        shape only and reported unverified. Read, never written."""
+        if self.old_client_dir is None or not name.startswith("v2/"):
+            return False
+        cat = name[3:]
+        path = self.old_client_dir / ("stable_diffusion.json" if cat == "image_generation" else f"{cat}.json")
+        try:
+            body = path.read_bytes()
+            doc = parse_document(body)
+        except (OSError, TrustError):
+            return False
+        sha = hashlib.sha256(body).hexdigest()
+        self.mem[name] = load(name, body, sha, now + self.ttl, doc)
+        self.old_client[name] = {"path": str(path), "models": len(doc), "sha256": sha, "verified": False,
+                                 "verification": "unverified: a file the existing library (8.6.2) wrote",
+                                 "reason": reason}
+        return True
 
     @staticmethod
     def previous_count(name: str, state: State) -> int | None:

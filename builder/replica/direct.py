@@ -102,12 +102,32 @@ class DirectReads:
     # -- step 3: GitHub
 
     def _from_github(self, name: str, state: State, rnd: Round, previous: int | None, errors: list[str]) -> None:
+        """The legacy GitHub file, pinned: at the source commit of the last good manifest when there is
+        one, so the fallback serves the version the site last published, never a mix of the site's
+        generation and a newer branch head. A repository that does not hold that commit (404: the
+        site's data lives elsewhere) is read at its branch head, and `fallback_reason` says so."""
+        cfg = self.config
+        commit = state.manifest.source_commit if state.manifest is not None else None
+        if commit:
+            try:
+                return self._github_at(name, state, rnd, previous, errors, commit)
+            except FetchFailed as e:
+                if e.status != 404:
+                    raise
+                errors = [*errors, f"github: {commit[:12]} is not in the legacy repository (HTTP 404): "
+                                   "read at the branch head"]
+        st = state.source(cfg.github_raw_url, "github")
+        self._gate(cfg.github_raw_url, st, rnd, circuit=True)
+        return self._github_at(name, state, rnd, previous, errors, None)
+
+    def _github_at(self, name: str, state: State, rnd: Round, previous: int | None, errors: list[str],
+                   commit: str | None) -> None:
         cfg, now = self.config, rnd.now
-        url = github_url(cfg, name)
+        url = github_url(cfg, name, commit)
         if url is None:
             raise SourceSkipped(f"{name.split('/')[1]} has no legacy GitHub file")
         st = state.source(cfg.github_raw_url, "github")
-        self._gate(cfg.github_raw_url, st, rnd, circuit=True)
+        self._gate(cfg.github_raw_url, st, rnd, circuit=commit is not None)
         copy = state.github.get(name)
         copy = copy if copy is not None and copy.url == url else None
         r = self._fetch(st, url, cfg.github_request_timeout, rnd, copy.validators if copy else None)
@@ -123,7 +143,8 @@ class DirectReads:
             check_count(count, previous, cfg.shrink_ratio, what=url.rsplit("/", 1)[1])
             sha = self._cache.write_copy("github", name, body)
             v = r.validators
-            copy = state.github[name] = Copy(sha, count, url, "github", now, etag=v.etag, last_modified=v.last_modified)
+            copy = state.github[name] = Copy(sha, count, url, "github", now, etag=v.etag, last_modified=v.last_modified,
+                                             source_commit=commit)
         assert copy is not None
         st.succeeded(now)
         loaded = self._copies.held(name, copy.sha256, body, slot="github")
@@ -132,5 +153,5 @@ class DirectReads:
         rnd.dirty = True
         self._copies.keep(name, loaded, state, Served(
             "github", now, now, "; ".join(errors) or None, "github", copy.sha256, loaded.count, url,
-            fetched_at=copy.fetched_at))
+            fetched_at=copy.fetched_at, source_commit=commit))
 

@@ -117,6 +117,21 @@ class FetcherInterface(abc.ABC):
         """Release connections (the default does nothing)."""
 
 
+def _decoder(encoding: str, url: str) -> Any:
+    """A zlib decoder for the body's Content-Encoding (None: identity). Only gzip is asked for; one
+    coding at most: stacked encodings (`gzip, gzip`) and unknown ones are refused."""
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip() and c.strip().lower() != "identity"]
+    if not codings:
+        return None
+    if len(codings) > 1:
+        raise FetchFailed(f"stacked content encodings refused ({encoding})", url)
+    if codings[0] not in ("gzip", "x-gzip"):
+        raise FetchFailed(f"content encoding {codings[0]!r} refused (only gzip is accepted)", url)
+    import zlib
+
+    return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
 def _retry_after(r: Response) -> float | None:
     if r.status not in (429, 503):
         return None
@@ -135,7 +150,9 @@ class HttpxFetcher(FetcherInterface):
     """The default transport: one pooled httpx client per scheme, made on first use.
 
     A request has a deadline for the whole body, not only per read, so a server that drips bytes
-    cannot hold a refresh hostage; a body past `max_bytes` is cut off while it streams in.
+    cannot hold a refresh hostage; a body past `max_bytes` is cut off while it streams in. gzip is
+    accepted (`Accept-Encoding: gzip`) and decoded here, incrementally and under the same cap on the
+    decoded size; stacked or other encodings are refused.
     """
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024):
@@ -160,17 +177,27 @@ class HttpxFetcher(FetcherInterface):
         client = self._client(url.startswith("https:"))
         deadline = time.monotonic() + timeout
         try:
-            with client.stream("GET", url, headers=dict(headers), timeout=httpx.Timeout(timeout)) as r:
+            with client.stream("GET", url, headers={**headers, "Accept-Encoding": "gzip"},
+                               timeout=httpx.Timeout(timeout)) as r:
+                decoder = _decoder(r.headers.get("content-encoding", ""), url)
                 chunks: list[bytes] = []
-                size = 0
-                for chunk in r.iter_bytes():
+                size = wire = 0
+                # raw bytes, decoded here: the size cap applies to the decoded body while it is decoded,
+                # so a small gzip bomb cannot expand past max_bytes in memory
+                for raw in r.iter_raw():
+                    wire += len(raw)
+                    chunk = raw if decoder is None else decoder.decompress(raw, self.max_bytes - size + 1)
                     size += len(chunk)
-                    if size > self.max_bytes:
+                    if size > self.max_bytes or (decoder is not None and decoder.unconsumed_tail):
                         self.body_bytes += size
-                        raise FetchFailed(f"response larger than {self.max_bytes} bytes", url)
+                        raise FetchFailed(f"response larger than {self.max_bytes} bytes (decoded)", url)
                     if time.monotonic() > deadline:
                         raise FetchFailed(f"timed out after {timeout:g}s (body still arriving)", url)
                     chunks.append(chunk)
+                if decoder is not None and wire:  # (a 304 has no body to decode)
+                    if not decoder.eof:
+                        raise FetchFailed("truncated gzip body", url)
+                    chunks.append(decoder.flush())
                 return Response(r.status_code, b"".join(chunks), str(r.url), r.headers)
         except httpx.TimeoutException as e:
             raise FetchFailed(f"timed out after {timeout:g}s ({type(e).__name__})", url) from None

@@ -55,8 +55,9 @@ class SiteSource:
         return f"{self.kind} {self.base}"
 
 
-def github_url(config: ReplicaConfig, name: str) -> str | None:
-    """The raw GitHub URL of the legacy file document `name` is made from; None when GitHub has none."""
+def github_url(config: ReplicaConfig, name: str, commit: str | None = None) -> str | None:
+    """The raw GitHub URL of the legacy file document `name` is made from, at the branch head or at
+    `commit`; None when GitHub has none."""
     from builder.replica.convert import legacy_source_file  # the GitHub fallback only: not on every start
 
     kind, category = name.split("/", 1)
@@ -65,4 +66,4 @@ def github_url(config: ReplicaConfig, name: str) -> str | None:
     if file is None:
         return None
     repo = config.text_github_repo if cat.legacy_kind == "text" else config.image_github_repo
-    return repo.raw_url(config.github_raw_url, file)
+    return repo.raw_url(config.github_raw_url, file, commit)
