@@ -38,6 +38,12 @@ ATOM_FILE = f"{V2}/changes.atom"
 RENAMES_FILE = f"{V2}/renames.json"
 INCLUDE_GROUP_FILE = f"{V1}/text_generation.include_group.json"
 HEARTBEAT_FILE = f"{API}/heartbeat.json"
+#: `api/` (the old landing message), `api/openapi.json`, the HTML page `api/docs` (also `api/docs/`)
+WELCOME_FILE = f"{API}/index.json"
+OPENAPI_FILE = f"{API}/openapi.json"
+API_DOCS_FILE = f"{API}/docs/index.html"
+#: keys that are no file's name or extensionless name: key -> the file that answers it
+EXTRA_KEYS = {f"{API}/": WELCOME_FILE, f"{API}/docs": API_DOCS_FILE}
 #: the old API's cross-category search, its default page (per category: `search_file`)
 SEARCH_FILE = f"{V2}/search.json"
 REPLICATE_MODE_FILE = f"{API}/replicate_mode.json"
@@ -236,6 +242,10 @@ def routes(files: Iterable[str]) -> list[Route]:
             add(f[: -len(".json")], f)
         for alias in V1_ALIASES.get(f, ()):
             add(alias, f)
+    present = set(out)
+    for key, file in EXTRA_KEYS.items():
+        if file in present:
+            add(key, file)
     return list(out.values())
 
 
