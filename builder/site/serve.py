@@ -118,7 +118,7 @@ class SiteIndex:
         stamp = self._current_stamp()
         with self._lock:
             if stamp != self._stamp:
-                self._routes = route_map(site_files(self.site_dir))
+                self._routes = route_map(site_files(self.site_dir), web=True)
                 self._stamp = stamp
                 self._digests.clear()
             return self._routes

@@ -80,7 +80,7 @@ def test_everything_else_is_the_json_404(http: Http) -> None:
 
 def test_the_config_is_written_into_the_site_and_changes_with_the_routes(site_dir: Path) -> None:
     conf = (site_dir / NGINX_CONF).read_text()
-    assert conf == nginx_config(routes(site_files(site_dir)))
+    assert conf == nginx_config(routes(site_files(site_dir), web=True))
     assert "default_type application/json;" in conf
     assert 'location = "/api/model_references/v1/stable_diffusion"' in conf
     assert 'location = "/api/model_references/v1/db.json"' in conf
