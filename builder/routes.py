@@ -42,6 +42,14 @@ ATOM_FILE = f"{V2}/changes.atom"
 RENAMES_FILE = f"{V2}/renames.json"
 INCLUDE_GROUP_FILE = f"{V1}/text_generation.include_group.json"
 HEARTBEAT_FILE = f"{API}/heartbeat.json"
+#: `api/` (the old landing message), `api/openapi.json`, the HTML page `api/docs` (also `api/docs/`)
+WELCOME_FILE = f"{API}/index.json"
+OPENAPI_FILE = f"{API}/openapi.json"
+API_DOCS_FILE = f"{API}/docs/index.html"
+#: keys of the web servers only (`hmr serve`, nginx): key -> the file that answers it. They are not
+#: objects (the manifest and a deploy leave them out): `api/` ends in "/", and `api/docs` is also a
+#: folder, which a filesystem-backed store cannot hold; on a bucket the welcome is `api/index`
+WEB_KEYS = {f"{API}/": WELCOME_FILE, f"{API}/docs": API_DOCS_FILE}
 #: the old API's cross-category search, its default page (per category: `search_file`)
 SEARCH_FILE = f"{V2}/search.json"
 REPLICATE_MODE_FILE = f"{API}/replicate_mode.json"
@@ -227,8 +235,9 @@ def cache_control(key: str) -> str:
     return IMMUTABLE_CACHE if key.startswith("snapshots/") else MUTABLE_CACHE
 
 
-def routes(files: Iterable[str]) -> list[Route]:
-    """Every object key of a site whose tree holds `files` (relative paths), in a stable order."""
+def routes(files: Iterable[str], web: bool = False) -> list[Route]:
+    """Every object key of a site whose tree holds `files` (relative paths), in a stable order; `web`:
+    with the web servers' own keys (WEB_KEYS)."""
     out: dict[str, Route] = {}
 
     def add(key: str, file: str) -> None:
@@ -246,12 +255,16 @@ def routes(files: Iterable[str]) -> list[Route]:
             add(f[: -len(".json")], f)
         for alias in V1_ALIASES.get(f, ()):
             add(alias, f)
+    present = set(out) if web else set()
+    for key, file in WEB_KEYS.items():
+        if file in present:
+            add(key, file)
     return list(out.values())
 
 
-def route_map(files: Iterable[str]) -> dict[str, Route]:
-    """`routes(files)` by key."""
-    return {r.key: r for r in routes(files)}
+def route_map(files: Iterable[str], web: bool = False) -> dict[str, Route]:
+    """`routes(files, web)` by key."""
+    return {r.key: r for r in routes(files, web)}
 
 
 def query_variant(key: str, query: str) -> str | None:

@@ -60,6 +60,8 @@ class DeployResult:
     verify_base: str | None = None
     verified: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
+    #: the bucket's CORS rule: "set", "unchanged", "would set", "unsupported (...)"; None: no bucket
+    cors: str | None = None
 
     def summary(self) -> str:
         """The deploy in one line: uploads, unchanged, deletions, skipped keys, retries, time."""
@@ -68,6 +70,8 @@ class DeployResult:
              f"({self.uploaded_bytes} bytes), {p.unchanged} unchanged, {self.deleted} deleted")
         if p.skipped:
             s += f", {len(p.skipped)} skipped (keys under another key: this store cannot hold both)"
+        if self.cors is not None:
+            s += f"; bucket CORS {self.cors}"
         return s + f"; {self.retries} retries; {self.seconds:.1f} s"
 
     def raise_for_mismatches(self) -> None:
@@ -125,6 +129,14 @@ def deploy_site(site: Site, target: Target, *, dry_run: bool = False, prune: boo
             result.uploaded, result.uploaded_bytes, result.deleted = execute(plan, site, target, workers=workers,
                                                                              progress=tick)
     result.retries = getattr(getattr(target, "retry", None), "retries", 0)
+    ensure_cors = getattr(target, "ensure_cors", None)
+    if ensure_cors is not None:
+        # browsers read the site cross-origin (as from GitHub raw): the bucket answers with CORS itself.
+        # After the objects (its retries are not the upload's), and a failure here only warns
+        result.cors = ensure_cors(dry_run)
+        if result.cors not in ("set", "unchanged", "would set"):
+            plan.notes.append(f"{plan.target}: bucket CORS {result.cors}: browsers on other origins need "
+                              "Access-Control-Allow-Origin from the CDN or web server in front of it (docs: cors)")
     result.seconds = time.monotonic() - t0
     if verify_base is not None:  # in a dry run too: what the CDN serves now, checked without changing it
         result.verified, result.mismatches = verify_url(site, verify_base, skip=plan.skipped, workers=workers)

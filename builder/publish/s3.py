@@ -26,6 +26,8 @@ from builder.errors import ConfigError, HmrError, PublishError
 from builder.publish.store import Head, Listed, RetryPolicy, Target
 
 T = TypeVar("T")
+#: a bucket's CORS rules, as boto3 takes and gives them (S3Target.list shadows the builtin in the class)
+_Rules = list[dict[str, Any]]
 
 __all__ = ["S3Target"]
 
@@ -289,6 +291,61 @@ class S3Target(Target):
         ok = try_put(f"{NEST_PROBE}/x")
         self.delete([f"{NEST_PROBE}/x", NEST_PROBE] if ok else [NEST_PROBE])
         return ok
+
+    def cors_rules(self) -> _Rules:
+        """The bucket CORS rule of the route table's CORS headers (S3 answers the preflight itself, so
+        OPTIONS is no allowed method here)."""
+        from builder.routes import CORS_ALLOW_HEADERS, CORS_HEADERS, CORS_MAX_AGE
+
+        return [{"AllowedOrigins": [CORS_HEADERS["Access-Control-Allow-Origin"]], "AllowedMethods": ["GET", "HEAD"],
+                 "AllowedHeaders": [h.strip() for h in CORS_ALLOW_HEADERS.split(",")],
+                 "ExposeHeaders": [h.strip() for h in CORS_HEADERS["Access-Control-Expose-Headers"].split(",")],
+                 "MaxAgeSeconds": int(CORS_MAX_AGE)}]
+
+    def ensure_cors(self, dry_run: bool = False) -> str:
+        """Give the bucket the CORS rule of `cors_rules` unless it has it: "unchanged", "set" (in a dry
+        run "would set"), "unsupported (CODE)" when the store has no bucket CORS, "not set (CODE)" when
+        it refused (no permission for bucket settings; rclone answers BucketAlreadyExists).
+
+        Raises:
+            PublishError: the bucket does not exist, or the store cannot be reached.
+        """
+        from botocore.exceptions import ClientError
+
+        want = self.cors_rules()
+        unsupported = {"NotImplemented", "MethodNotAllowed", "NotSupported", "XNotImplemented"}
+
+        def current() -> _Rules:
+            try:
+                rules = self.client.get_bucket_cors(Bucket=self.bucket).get("CORSRules") or []
+            except ClientError as e:
+                if _code(e) == "NoSuchCORSConfiguration":
+                    return []
+                raise
+            return [{k: v for k, v in r.items() if k != "ID"} for r in rules]
+
+        def same(have: _Rules) -> bool:
+            norm = [{k: sorted(v) if isinstance(v, list) else v for k, v in r.items()} for r in have]
+            return norm == [{k: sorted(v) if isinstance(v, list) else v for k, v in r.items()} for r in want]
+
+        try:
+            have = self.retry.run(current, self._retriable)
+            if same(have):
+                return "unchanged"
+            if dry_run:
+                return "would set"
+            self.retry.run(lambda: self.client.put_bucket_cors(Bucket=self.bucket,
+                                                               CORSConfiguration={"CORSRules": want}), self._retriable)
+            return "set"
+        except ClientError as e:
+            if _code(e) == "NoSuchBucket":
+                raise self._error(e, "bucket CORS") from None
+            if _code(e) in unsupported or _status(e) in (405, 501):
+                return f"unsupported ({_code(e) or _status(e)})"
+            # a token that may write objects but not bucket settings (common on R2), or a store that
+            # answers the CORS call with something else (rclone: BucketAlreadyExists): the objects
+            # still deploy, the warning says what to do
+            return f"not set ({_code(e) or 'HTTP ' + str(_status(e))})"
 
     def close(self) -> None:
         """Close boto3's connection pool."""

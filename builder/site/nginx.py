@@ -264,4 +264,4 @@ def nginx_files(files: Iterable[str]) -> dict[str, bytes]:
         NginxConfigError: the route table holds something nginx cannot express.
     """
     names = sorted(files)
-    return {NGINX_CONF: memoized("nginx", ["\n".join(names).encode()], lambda: nginx_config(routes(names)).encode())}
+    return {NGINX_CONF: memoized("nginx", ["\n".join(names).encode()], lambda: nginx_config(routes(names, web=True)).encode())}

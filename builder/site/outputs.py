@@ -29,6 +29,7 @@ from builder.routes import (
     v1_file,
     v2_file,
 )
+from builder.site.openapi import openapi_files
 from builder.site.search import search_files
 from builder.v2 import v2_record
 
@@ -100,7 +101,9 @@ def compile_outputs(cats: Mapping[str, CategoryData], v2: V2Records | None = Non
     out[info_file("v2")] = _json({"message": V2_INFO})
     out[categories_file("v1")] = _json([c.name for c in CATEGORIES])
     out[categories_file("v2")] = _json([c.name for c in CATEGORIES if not c.managed_elsewhere])
-    out.update(search_files(v2, [c.name for c in CATEGORIES if not c.managed_elsewhere]))
+    v2_names = [c.name for c in CATEGORIES if not c.managed_elsewhere]
+    out.update(search_files(v2, v2_names))
+    out.update(openapi_files([c.name for c in CATEGORIES], v2_names))
     out[HEARTBEAT_FILE] = _json(HEARTBEAT)
     out[REPLICATE_MODE_FILE] = _json(REPLICATE_MODE)
     return out

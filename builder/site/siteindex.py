@@ -70,7 +70,7 @@ class SiteIndex:
     def lookup(self, key: str) -> Route | None:
         """The route of object key `key` ("dir/" asks for its index page), or None."""
         routes = self.routes()
-        if key == "" or key.endswith("/"):
+        if (key == "" or key.endswith("/")) and key not in routes:
             key += INDEX  # directory index, as S3 website hosting and the nginx config do
         return routes.get(key)
 
