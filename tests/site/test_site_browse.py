@@ -390,3 +390,63 @@ def test_text_table_answers_a_keystroke_within_50_ms(page: object, corpus_url: s
     median = times[len(times) // 2]
     print(f"keystroke to table laid out, ms: median {median:.1f}, max {times[-1]:.1f}, all {kinds}")
     assert median < 50 and times[-1] < 100, times
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. model pages: facts first, files with copy buttons, dates, usage, related models, fields last
+
+
+def test_model_page_leads_with_facts_and_copies(browser: object, browse_url: str, tmp_path: Path) -> None:
+    pg = new_page(browser, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        pg.goto(f"{browse_url}/models/image_generation/Deliberate.html")
+        facts = dict(zip(pg.locator(".facts dt").all_inner_texts(), pg.locator(".facts dd").all_inner_texts(),
+                         strict=True))
+        assert facts["Category"] == "Image generation" and facts["What it is"] == "image generation model"
+        assert facts["Baseline"] == "stable_diffusion_1" and facts["NSFW"] == "no"
+        # the second build changed Deliberate (its showcases): the date, generation and commit are shown
+        assert facts["Updated"].startswith("20") and "generation 2" in facts["Updated"]
+        # the facts come before the internals, which are collapsed at the end
+        order = pg.evaluate("[...document.querySelectorAll('main h2, main dl.facts, main details')]"
+                            ".map(e => e.tagName + (e.tagName === 'H2' ? ':' + e.textContent : ''))")
+        assert order[0] == "DL" and order[-1] == "DETAILS"
+        assert pg.locator("details.all-fields").get_attribute("open") is None
+        assert not pg.locator("table.fields").is_visible()
+        # copy buttons: URL and sha256
+        sha = "9aba26abdfcd46073e0a1d42027a3a3bcc969f562d58a03637bf0a0ded6586c9"
+        pg.get_by_role("button", name="Copy sha256").click()
+        assert pg.evaluate("navigator.clipboard.readText()") == sha
+        pg.get_by_role("button", name="Copy URL").click()
+        assert pg.evaluate("navigator.clipboard.readText()").endswith("/Deliberate_v2.safetensors")
+        # usage: curl of the v2 record at the configured site URL, the Python client call
+        curl = pg.locator("#use-curl").inner_text()
+        assert curl == "curl -s 'https://models.example/api/model_references/v2/image_generation/model/Deliberate'"
+        py = pg.locator("#use-python").inner_text()
+        assert "ReplicaClient().get_model('image_generation', 'Deliberate')" in py
+        pg.locator(".snippet", has=pg.locator("#use-python")).get_by_role("button", name="Copy").click()
+        assert pg.evaluate("navigator.clipboard.readText()") == py
+        record = pg.locator("a", has_text="open it").get_attribute("href")
+        assert pg.request.get(f"{browse_url}/models/image_generation/{record}").json()["name"] == "Deliberate"
+        shot(pg, tmp_path, "model-Deliberate-desktop")
+    finally:
+        pg.context.close()
+
+
+def test_text_model_page_related_and_no_empty_downloads(page: object, corpus_url: str) -> None:
+    page.goto(f"{corpus_url}/models/text_generation/anthracite-org/magnum-12b-v2.html")
+    assert page.locator("h2", has_text="Download").count() == 0
+    assert "No download files" not in page.locator("main").inner_text()
+    facts = dict(zip(page.locator(".facts dt").all_inner_texts(), page.locator(".facts dd").all_inner_texts(),
+                     strict=True))
+    assert facts["Parameters"] == "12B" and facts["Group"] == "magnum"
+    related = page.locator("ul.related li")
+    assert related.count() > 0
+    texts = related.all_inner_texts()
+    assert any("same group" in t for t in texts) and "Magnum 12B V2" not in [t.split(" same ")[0] for t in texts]
+    # the corpus site has no site URL configured: the page puts its own address in the snippet
+    curl = page.locator("#use-curl").inner_text()
+    assert curl == f"curl -s '{corpus_url}/api/model_references/v2/text_generation/model/anthracite-org/magnum-12b-v2'"
+    related.first.locator("a").click()  # a nested key's link resolves
+    page.wait_for_load_state()
+    assert page.locator("h1").count() == 1 and "/models/text_generation/" in page.url
+    assert page.locator(".facts dt", has_text="Group").count() == 1
