@@ -450,3 +450,45 @@ def test_text_model_page_related_and_no_empty_downloads(page: object, corpus_url
     page.wait_for_load_state()
     assert page.locator("h1").count() == 1 and "/models/text_generation/" in page.url
     assert page.locator(".facts dt", has_text="Group").count() == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. the phone layout (390 px), and screenshots of every page type at both widths
+
+
+PAGES = (("", "home"), ("models/image_generation/index.html", "table-image"),
+         ("models/text_generation/index.html", "table-text"),
+         ("models/text_generation/anthracite-org/magnum-12b-v2.html", "model-text"),
+         ("models/image_generation/Deliberate.html", "model-image"))
+
+
+def test_phone_layout_nothing_scrolls_sideways(phone: object, corpus_url: str, tmp_path: Path) -> None:
+    for path, name in PAGES:
+        phone.goto(f"{corpus_url}/{path}")
+        assert phone.evaluate("window.innerWidth") == 390
+        assert no_sideways_scroll(phone), (name, phone.evaluate("document.documentElement.scrollWidth"))
+        # a compact header: one line, the categories behind a menu
+        assert phone.locator("header.top").bounding_box()["height"] < 60, name
+        assert phone.locator("header.top nav").is_hidden()
+        shot(phone, tmp_path, f"{name}-phone", full_page=name.startswith(("home", "model")))
+    phone.goto(f"{corpus_url}/models/image_generation/index.html")
+    # the table is a list of cards: each row's name, baseline and size are in view, nothing hidden sideways
+    card = phone.locator("#models tbody tr:visible").first
+    box = card.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert card.locator("td.c-baseline").is_visible() and card.locator("td.c-size").is_visible()
+    phone.locator("label[for=menu]").click()
+    nav = phone.locator("header.top nav")
+    assert nav.is_visible() and no_sideways_scroll(phone)
+    nav.get_by_role("link", name="Text generation").click()
+    phone.wait_for_url("**/models/text_generation/index.html")
+    assert no_sideways_scroll(phone)
+
+
+def test_desktop_screenshots(page: object, corpus_url: str, tmp_path: Path) -> None:
+    for path, name in PAGES:
+        page.goto(f"{corpus_url}/{path}")
+        assert page.locator("header.top nav").is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shot(page, tmp_path, f"{name}-desktop", full_page=not name.startswith("table"))
+    assert len(list(tmp_path.glob("*-desktop.png"))) == len(PAGES)
