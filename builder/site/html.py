@@ -24,7 +24,7 @@ import orjson
 from builder.categories import CATEGORIES, description_of, title_of
 from builder.memo import MemoTable, cache_dir, digest
 from builder.records import CategoryData
-from builder.routes import model_key, schema_file, v1_key, v2_key
+from builder.routes import SITEMAP_FILE, model_key, schema_file, v1_key, v2_key
 from builder.site.catalog import schema_paths
 from builder.site.pages import (
     ASSETS,
@@ -63,7 +63,7 @@ REPOSITORY_ENV = "HMR_REPOSITORY_URL"
 BRANCH_ENV = "HMR_REPOSITORY_BRANCH"
 SITE_URL_ENV = "HMR_SITE_URL"
 #: the static files beside the pages (templates/assets/), published under assets/
-ASSET_FILES = ("site.css", "table.js", "site.js")
+ASSET_FILES = ("site.css", "table.js", "site.js", "favicon.svg")
 #: stands for the site's address in a usage snippet when no site URL is configured (the page's script
 #: puts the address it was loaded from in its place)
 SITE_PLACEHOLDER = "https://<this site>"
@@ -338,6 +338,16 @@ class Renderer:
         self.table.save()
 
 
+def sitemap_xml(site: str, pages: Sequence[str]) -> bytes:
+    """sitemap.xml of the pages (site paths) under the site's URL `site` (ending in "/"); no dates, so a
+    build of unchanged data writes the same bytes."""
+    from builder.site.changes import xml_escape
+
+    urls = "".join(f"<url><loc>{xml_escape(site + href(p).removesuffix('index.html'))}</loc></url>\n" for p in pages)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+            f"{urls}</urlset>\n").encode()
+
+
 def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, Mapping[str, Any]]],
                facts: SourceFacts, history: Sequence[Mapping[str, Any]], config: SiteConfig) -> dict[str, bytes]:
     """Relative path -> bytes of every page and asset (`history`: the change feed's, for the home page)."""
@@ -360,6 +370,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
         return n
 
     dates = model_dates(history)
+    site = config.site_url.rstrip("/") + "/" if config.site_url else ""
     for c in CATEGORIES:
         recs = v2.get(c.name, {})
         records = cats[c.name].records if c.name in cats else {}
@@ -370,9 +381,10 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
         def table(c: Any = c, recs: Mapping[str, Any] = recs, page: str = page) -> dict[str, Any]:
             root = root_of(page)
             return {**table_context(c.name, recs), "root": root, "nav": nav(root),
-                    "v1": c.has_legacy or c.managed_elsewhere}
+                    "v1": c.has_legacy or c.managed_elsewhere, "site_url": site, "page_path": href(page),
+                    "meta_description": f"{title_of(c.name)}: {description_of(c.name)}"}
 
-        out[page] = r.render("category.html", c.name.encode() + b"\0" + orjson.dumps(recs), table)
+        out[page] = r.render("category.html", b"\0".join([c.name.encode(), conf, orjson.dumps(recs)]), table)
         by: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for key, rec in sorted(recs.items(), key=lambda kv: (str(kv[1].get("display_name") or kv[1].get("name")
                                                                   or kv[0]).casefold(), kv[0])):
@@ -398,6 +410,9 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
                 ctx = model_context(c.name, key, rec, source, config, c.has_legacy, when, related)
                 ctx["nav"] = nav(ctx["root"])
                 ctx["related"] = [{**r, "href": ctx["root"] + r["href"]} for r in ctx["related"]]
+                shows = ctx["showcases"]
+                ctx.update(site_url=site, page_path=href(model_page(c.name, key)),
+                           og_image=shows[0]["url"] if shows else "")
                 return ctx
 
             inputs = b"\0".join([c.name.encode(), key.encode(), source.encode(), conf, orjson.dumps(rec),
@@ -413,6 +428,9 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
         "last": _last_change(history), "schemas": [{"name": p.name, "href": href(schema_file(p.name))}
                                                    for p in schema_paths()],
     }
-    out[HOME] = r.render("home.html", orjson.dumps(home), lambda: {**home, "nav": nav("")})
+    out[HOME] = r.render("home.html", conf + orjson.dumps(home),
+                         lambda: {**home, "nav": nav(""), "site_url": site, "page_path": ""})
+    if site:
+        out[SITEMAP_FILE] = sitemap_xml(site, [HOME, *(p for p in out if p.endswith(".html") and p != HOME)])
     r.save()
     return out
