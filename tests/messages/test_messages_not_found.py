@@ -45,7 +45,7 @@ def test_browser_gets_the_html_page_outside_the_api(port: int) -> None:
     assert page.startswith("<!doctype html>")
     assert "<title>Not found · AI-Horde model reference</title>" in page
     assert "<p>Nothing is published at <code>/models/image_generation/No%20Such.html</code>.</p>" in page
-    assert '<a href="/models/image_generation/index.html">image_generation</a>' in page  # the site's navigation
+    assert '<a href="/models/image_generation/index.html">Image generation</a>' in page  # the site's navigation
 
 
 def test_page_escapes_the_requested_path(port: int) -> None:
