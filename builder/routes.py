@@ -148,6 +148,8 @@ def schema_file(name: str) -> str:
 #: the HTML browse pages: the home page, one table per category, one page per model, and their assets
 HOME_PAGE = "index.html"
 ASSETS = "assets"
+#: the pages' sitemap (written when the site's URL is known: a sitemap lists absolute URLs)
+SITEMAP_FILE = "sitemap.xml"
 
 
 def category_page(category: str) -> str:
@@ -208,6 +210,7 @@ _TYPES = {
     ".atom": "application/atom+xml",
     ".png": "image/png",
     ".svg": "image/svg+xml",
+    ".xml": "application/xml",
     ".txt": "text/plain; charset=utf-8",
     ".sig": "application/octet-stream",
     ".conf": "text/plain; charset=utf-8",

@@ -24,9 +24,28 @@ import orjson
 from builder.categories import CATEGORIES, description_of, title_of
 from builder.memo import MemoTable, cache_dir, digest
 from builder.records import CategoryData
-from builder.routes import model_key, schema_file, v1_key, v2_key
+from builder.routes import SITEMAP_FILE, model_key, schema_file, v1_key, v2_key
 from builder.site.catalog import schema_paths
-from builder.site.pages import ASSETS, HOME, category_page, href, model_page, root_of
+from builder.site.pages import (
+    ASSETS,
+    HOME,
+    _num,
+    _str,
+    category_page,
+    href,
+    human_bytes,
+    human_gb,
+    human_params,
+    image_url,
+    linkable,
+    model_dates,
+    model_page,
+    related_models,
+    root_of,
+    row_context,
+    showcases_of,
+    table_context,
+)
 from builder.site.source import SourceFacts, github_origin
 
 if TYPE_CHECKING:
@@ -35,7 +54,7 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
 __all__ = ["Renderer", "SiteConfig", "environment", "fields_html", "html_files", "human_bytes", "human_params",
-           "human_gb", "image_url", "linkable", "model_context", "nav_html", "row_context", "showcases_of", "size_of",
+           "human_gb", "image_url", "linkable", "model_context", "model_dates", "nav_html", "related_models", "row_context", "showcases_of", "size_of",
            "table_context", "value_html"]
 
 #: the page templates and their assets (the memo's TEMPLATES_DIR is the same folder)
@@ -43,9 +62,11 @@ TEMPLATES = files("builder.site") / "templates"
 REPOSITORY_ENV = "HMR_REPOSITORY_URL"
 BRANCH_ENV = "HMR_REPOSITORY_BRANCH"
 SITE_URL_ENV = "HMR_SITE_URL"
-_LINKABLE = ("https://", "http://")
 #: the static files beside the pages (templates/assets/), published under assets/
-ASSET_FILES = ("site.css", "table.js", "site.js")
+ASSET_FILES = ("site.css", "table.js", "site.js", "favicon.svg")
+#: stands for the site's address in a usage snippet when no site URL is configured (the page's script
+#: puts the address it was loaded from in its place)
+SITE_PLACEHOLDER = "https://<this site>"
 #: fields the model page shows in their own sections; the generic table shows the rest
 _SHOWN_APART = ("name", "description", "config")
 
@@ -85,43 +106,6 @@ class SiteConfig:
 
 # ---------------------------------------------------------------------------------------------------
 # small formatting helpers
-
-
-def human_bytes(n: Any) -> str:
-    """A byte count as people read it ("2.1 GB"); "" for anything but a non-negative integer."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        return ""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return str(n)
-
-
-def human_params(n: Any) -> str:
-    """A parameter count as people read it ("7B", "350M"); "" for anything but a positive number."""
-    if not isinstance(n, int | float) or isinstance(n, bool) or n <= 0:
-        return ""
-    b = n / 1e9
-    return f"{b:.3g}B" if b >= 1 else f"{n / 1e6:.3g}M"
-
-
-def linkable(value: Any) -> bool:
-    """Whether `value` may become a link: an http(s) URL with nothing that could leave the attribute."""
-    return isinstance(value, str) and value.startswith(_LINKABLE) and not any(c in value for c in "\n\r\t\"'<>` ")
-
-
-def image_url(value: Any) -> bool:
-    """Whether `value` may be an <img> source: an https URL only (a page served over https must not pull
-    plain-http images, and `javascript:` or `data:` never reach an attribute)."""
-    return linkable(value) and value.startswith("https://") and len(value) > len("https://")
-
-
-def showcases_of(rec: Mapping[str, Any]) -> list[str]:
-    """The record's showcase image URLs that may be shown (https only), in record order."""
-    shows = rec.get("showcases")
-    return [s for s in shows if image_url(s)] if isinstance(shows, list) else []
 
 
 def _markup(text: str) -> Markup:
@@ -192,79 +176,11 @@ def size_of(rec: Mapping[str, Any]) -> str:
     return human_params(rec.get("parameters"))
 
 
-def human_gb(n: Any) -> str:
-    """A file size in GB, the one unit of the tables ("2.13 GB", "0.335 GB"); "" for a non-size."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        return ""
-    gb = n / 1e9
-    return f"{gb:.3g} GB" if gb >= 0.01 else "<0.01 GB"
-
-
-def _str(rec: Mapping[str, Any], field: str) -> str:
-    v = rec.get(field)
-    return v if isinstance(v, str) else ""
-
-
-def _num(v: Any) -> int | float | None:
-    return v if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 else None
-
-
-def row_context(category: str, key: str, rec: Mapping[str, Any]) -> dict[str, Any]:
-    """One model's row of a category table (`sort`: the readable name's sort key)."""
-    tags = [t for t in rec.get("tags") or () if isinstance(t, str)]
-    name = str(rec.get("display_name") or rec.get("name") or key)
-    size, params = _num(rec.get("size_on_disk_bytes")), _num(rec.get("parameters"))
-    return {
-        "name": name,
-        "key": key,
-        "sort": (name.casefold(), key),
-        "href": href(model_page(category, key)[len(f"models/{category}/"):]),
-        "q": " ".join([key, *([name] if name != key else []), *tags]).lower(),
-        "baseline": _str(rec, "baseline"),
-        "style": _str(rec, "style"),
-        "group": _str(rec, "text_model_group"),
-        "nsfw": rec.get("nsfw") is True,
-        "size": human_gb(size) if size is not None else "",
-        "size_v": size if size is not None else "",
-        "params": human_params(params),
-        "params_v": params if params is not None else "",
-        "tags": ", ".join(tags),
-        "tagkey": "|".join(tags),
-        "thumb": next(iter(showcases_of(rec)), ""),
-    }
-
-
-def table_context(category: str, recs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """A category table: its rows sorted by readable name, the columns and filters its data has (a
-    column no model fills is left out, a filter with fewer than two choices is not offered)."""
-    rows = sorted((row_context(category, k, rec) for k, rec in recs.items()), key=lambda r: r["sort"])
-    has = {f: any(r[f] for r in rows) for f in ("baseline", "style", "size", "params", "tags", "thumb")}
-    # (column id, heading, kind): the Name column is always there; "num" columns sort by data-v
-    cols = [(f, label, kind) for f, label, kind in (
-        ("baseline", "Baseline", "text"), ("style", "Style", "text"), ("size", "File size", "num"),
-        ("params", "Parameters", "num"), ("tags", "Tags", "text")) if has[f]]
-    # the table is laid out as a grid (rows skip layout off screen: content-visibility), so its columns
-    # are set here; minmax(0, ...) lets long names wrap instead of pushing the page sideways
-    widths = {"thumb": "56px", "name": "minmax(0,3fr)", "baseline": "minmax(0,2fr)", "style": "minmax(0,1.2fr)",
-              "size": "minmax(6.5em,.8fr)", "params": "minmax(6.5em,.8fr)", "tags": "minmax(0,2fr)"}
-    grid = " ".join(widths[c] for c in (["thumb"] if has["thumb"] else []) + ["name"] + [c for c, _, _ in cols])
-    nsfw = sum(1 for r in rows if r["nsfw"])
-    baselines = sorted({r["baseline"] for r in rows if r["baseline"]})
-    styles = sorted({r["style"] for r in rows if r["style"]})
-    tags = sorted({t for rec in recs.values() for t in rec.get("tags") or () if isinstance(t, str)})
-    return {
-        "category": category, "title": title_of(category), "description": description_of(category),
-        "rows": rows, "cols": [{"id": c, "label": label, "num": kind == "num"} for c, label, kind in cols],
-        "colids": [c for c, _, _ in cols], "thumbs": has["thumb"], "grid": grid, "nsfw_count": nsfw,
-        "nsfw_toggle": 0 < nsfw,
-        "baselines": baselines if len(baselines) > 1 else [], "styles": styles if len(styles) > 1 else [],
-        "tags": tags if len(tags) > 1 else [],
-    }
-
-
 def model_context(category: str, key: str, rec: Mapping[str, Any], source: str, config: SiteConfig,
-                  has_v1: bool) -> dict[str, Any]:
-    """Everything the model template shows of one record (`source`: its data file, for the edit link)."""
+                  has_v1: bool, dates: Mapping[str, Any] | None = None,
+                  related: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Everything the model template shows of one record (`source`: its data file, for the edit link;
+    `dates`: its model_dates entry; `related`: its related_models)."""
     page = model_page(category, key)
     root = root_of(page)
     downloads = []
@@ -300,6 +216,33 @@ def model_context(category: str, key: str, rec: Mapping[str, Any], source: str, 
     ]
     if has_v1:
         json_links.append({"href": f"{root}{v1_key(category)}", "label": f"v1 (legacy) category: {v1_key(category)}"})
+    mc_raw = rec.get("model_classification")
+    mc: Mapping[str, Any] = mc_raw if isinstance(mc_raw, dict) else {}
+    what = " ".join(str(mc[f]).replace("_", " ") for f in ("domain", "purpose") if isinstance(mc.get(f), str))
+    size_b, params = _num(rec.get("size_on_disk_bytes")), _num(rec.get("parameters"))
+    facts = [("Category", title_of(category)), ("What it is", f"{what} model" if what else ""),
+             ("Baseline", _str(rec, "baseline")), ("Group", _str(rec, "text_model_group")),
+             ("Parameters", human_params(params)), ("Size", human_gb(size_b) if size_b is not None else ""),
+             ("Style", _str(rec, "style")), ("Version", _str(rec, "version")),
+             ("NSFW", "yes" if rec.get("nsfw") is True else "no" if rec.get("nsfw") is False else ""),
+             ("Inpainting", "yes" if rec.get("inpainting") is True else "")]
+    record_path = model_key(category, ekey)
+    base = config.site_url.rstrip("/") + "/" if config.site_url else ""
+    record_url = (base + record_path) if base else f"{SITE_PLACEHOLDER}/{record_path}"
+    usage = {
+        "curl": f"curl -s '{record_url}'",
+        "python": "from builder.replica import ReplicaClient\n\n"
+                  f"model = ReplicaClient().get_model({category!r}, {key!r})",
+        "href": f"{root}{record_path}", "absolute": bool(base),
+    }
+    repo = config.repository_url
+    when = []
+    for label, field in (("Added", "added"), ("Updated", "updated")):
+        d = (dates or {}).get(field)
+        if d:
+            commit = d["commit"]
+            when.append({"label": label, "at": d["at"], "generation": d["generation"], "commit": commit[:12],
+                         "commit_href": f"{repo}/commit/{commit}" if repo and commit else None})
     edit = None
     if config.repository_url:
         edit = f"{config.repository_url}/edit/{quote(config.branch, safe='')}/{href(source)}"
@@ -309,7 +252,19 @@ def model_context(category: str, key: str, rec: Mapping[str, Any], source: str, 
         "description": rec.get("description") if isinstance(rec.get("description"), str) else "",
         "badges": badges, "links": links, "downloads": downloads, "showcases": showcases,
         "fields": fields_html(rec), "json": json_links, "edit": edit, "source": source,
+        "facts": [{"label": k, "value": v} for k, v in facts if v], "usage": usage, "dates": when,
+        "related": list(related), "placeholder": SITE_PLACEHOLDER,
+        "meta_description": _summary(rec, title, category),
     }
+
+
+def _summary(rec: Mapping[str, Any], title: str, category: str) -> str:
+    """The page's meta description: the record's description, else what it is, at most ~160 characters."""
+    text = rec.get("description") if isinstance(rec.get("description"), str) and rec.get("description") else ""
+    if not text:
+        text = f"{title}: a {title_of(category).lower()} model of the AI-Horde model reference."
+    text = " ".join(str(text).split())
+    return text if len(text) <= 160 else text[:157].rstrip() + "…"
 
 
 def _last_change(history: Sequence[Mapping[str, Any]], limit: int = 12) -> dict[str, Any] | None:
@@ -383,6 +338,16 @@ class Renderer:
         self.table.save()
 
 
+def sitemap_xml(site: str, pages: Sequence[str]) -> bytes:
+    """sitemap.xml of the pages (site paths) under the site's URL `site` (ending in "/"); no dates, so a
+    build of unchanged data writes the same bytes."""
+    from builder.site.changes import xml_escape
+
+    urls = "".join(f"<url><loc>{xml_escape(site + href(p).removesuffix('index.html'))}</loc></url>\n" for p in pages)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+            f"{urls}</urlset>\n").encode()
+
+
 def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, Mapping[str, Any]]],
                facts: SourceFacts, history: Sequence[Mapping[str, Any]], config: SiteConfig) -> dict[str, bytes]:
     """Relative path -> bytes of every page and asset (`history`: the change feed's, for the home page)."""
@@ -394,7 +359,7 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
     for name in ASSET_FILES:
         out[f"{ASSETS}/{name}"] = (TEMPLATES / "assets" / name).read_bytes()
     data_root = str(data_dir).rstrip("/") + "/"
-    conf = orjson.dumps([config.repository_url, config.branch, config.data_path])
+    conf = orjson.dumps([config.repository_url, config.branch, config.data_path, config.site_url])
     summary: list[dict[str, Any]] = []
     navs: dict[str, Markup] = {}
 
@@ -404,6 +369,8 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
             n = navs[root] = nav_html(root)
         return n
 
+    dates = model_dates(history)
+    site = config.site_url.rstrip("/") + "/" if config.site_url else ""
     for c in CATEGORIES:
         recs = v2.get(c.name, {})
         records = cats[c.name].records if c.name in cats else {}
@@ -414,9 +381,17 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
         def table(c: Any = c, recs: Mapping[str, Any] = recs, page: str = page) -> dict[str, Any]:
             root = root_of(page)
             return {**table_context(c.name, recs), "root": root, "nav": nav(root),
-                    "v1": c.has_legacy or c.managed_elsewhere}
+                    "v1": c.has_legacy or c.managed_elsewhere, "site_url": site, "page_path": href(page),
+                    "meta_description": f"{title_of(c.name)}: {description_of(c.name)}"}
 
-        out[page] = r.render("category.html", c.name.encode() + b"\0" + orjson.dumps(recs), table)
+        out[page] = r.render("category.html", b"\0".join([c.name.encode(), conf, orjson.dumps(recs)]), table)
+        by: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for key, rec in sorted(recs.items(), key=lambda kv: (str(kv[1].get("display_name") or kv[1].get("name")
+                                                                  or kv[0]).casefold(), kv[0])):
+            for field in ("text_model_group", "baseline"):
+                v = rec.get(field)
+                if isinstance(v, str) and v:
+                    by.setdefault((field, v), []).append((str(rec.get("display_name") or rec.get("name") or key), key))
         for key, rec in recs.items():
             record = records.get(key)
             if record is not None:
@@ -427,12 +402,21 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
             else:
                 source = f"{config.data_path}/{c.name}/{key}.yaml"
 
-            def model(c: Any = c, key: str = key, rec: Mapping[str, Any] = rec, source: str = source) -> dict[str, Any]:
-                ctx = model_context(c.name, key, rec, source, config, c.has_legacy)
+            when = dates.get((c.name, key))
+            related = related_models(c.name, key, rec, by)
+
+            def model(c: Any = c, key: str = key, rec: Mapping[str, Any] = rec, source: str = source,
+                      when: Any = when, related: Any = related) -> dict[str, Any]:
+                ctx = model_context(c.name, key, rec, source, config, c.has_legacy, when, related)
                 ctx["nav"] = nav(ctx["root"])
+                ctx["related"] = [{**r, "href": ctx["root"] + r["href"]} for r in ctx["related"]]
+                shows = ctx["showcases"]
+                ctx.update(site_url=site, page_path=href(model_page(c.name, key)),
+                           og_image=shows[0]["url"] if shows else "")
                 return ctx
 
-            inputs = b"\0".join([c.name.encode(), key.encode(), source.encode(), conf, orjson.dumps(rec)])
+            inputs = b"\0".join([c.name.encode(), key.encode(), source.encode(), conf, orjson.dumps(rec),
+                                  orjson.dumps([when, related])])
             out[model_page(c.name, key)] = r.render("model.html", inputs, model)
         t = times.get(c.name)
         updated = (datetime.fromtimestamp(t.last_updated, UTC).strftime("%Y-%m-%d")
@@ -444,6 +428,9 @@ def html_files(cats: Mapping[str, CategoryData], v2: Mapping[str, Mapping[str, M
         "last": _last_change(history), "schemas": [{"name": p.name, "href": href(schema_file(p.name))}
                                                    for p in schema_paths()],
     }
-    out[HOME] = r.render("home.html", orjson.dumps(home), lambda: {**home, "nav": nav("")})
+    out[HOME] = r.render("home.html", conf + orjson.dumps(home),
+                         lambda: {**home, "nav": nav(""), "site_url": site, "page_path": ""})
+    if site:
+        out[SITEMAP_FILE] = sitemap_xml(site, [HOME, *(p for p in out if p.endswith(".html") and p != HOME)])
     r.save()
     return out

@@ -249,13 +249,14 @@ def test_model_page_shows_files_with_sha256_and_url(page: object, corpus_url: st
     page.goto(f"{corpus_url}/models/image_generation/index.html?nsfw=1&q=deliberate")
     page.locator("#models").get_by_role("link", name="Deliberate", exact=True).click()
     page.wait_for_url("**/models/image_generation/Deliberate.html")
-    files = page.locator("table.files")
+    files = page.locator("ul.files")
     assert "b4391b7978d973427a4a2a3ed0e67b18ebe34e213904575043d6c9faec75c22d" in files.inner_text()
     url = "https://huggingface.co/mirroring/horde_models/resolve/main/Deliberate.ckpt?download=true"
     assert files.locator("a").first.get_attribute("href") == url
     assert "2.1 GB" in files.inner_text()
     assert page.locator("h1").inner_text() == "Deliberate"
     # every field is on the page, and the JSON endpoints resolve
+    page.locator("details.all-fields summary").click()  # the full list is collapsed at the end
     fields = page.locator("table.fields").inner_text()
     for f in ("record_type", "baseline", "inpainting", "homepage", "nsfw", "style"):
         assert f in fields
@@ -268,7 +269,7 @@ def test_model_page_shows_files_with_sha256_and_url(page: object, corpus_url: st
     assert page.locator("h1").inner_text() == "Marx 3B V3"
     link = page.locator("a", has_text="v2 record").get_attribute("href")
     assert page.request.get(f"{corpus_url}/models/text_generation/acrastt/{link}").json()["text_model_group"] == "Marx"
-    page.locator("p.crumbs a", has_text="text_generation").click()  # the crumb back to the table
+    page.locator("p.crumbs a", has_text="Text generation").click()  # the crumb back to the table
     page.wait_for_url("**/models/text_generation/index.html")
     assert page.locator("#models tbody tr").count() == 719
 
