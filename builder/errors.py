@@ -52,8 +52,17 @@ class DataError(HmrError):
     locate it; either may be empty when the caller does not know them (the message then says)."""
 
     def __init__(self, message: str, file: str = "", pointer: str = ""):
+        # messages quote what the input holds (a CSV cell may hold a line break): one line always
+        message = one_line(message)
         self.file, self.pointer, self.message = str(file), pointer, message
         super().__init__(f"{file}:{pointer}: {message}" if file else message)
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks and other control characters written as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
 class ValidationFailed(DataError):

@@ -52,7 +52,10 @@ SEEDS: dict[str, list[bytes]] = {
                     b'{"x": {"name": "x", "config": {"files": [{"path": ["a"]}]}}}', *ADVERSARIAL_JSON],
     "legacy_csv": [_CSV, _CSV.replace(b",7,", b",inf,"), _CSV.replace(b",7,", b",1e400,"),
                    _CSV.replace(b'"{""temperature"": 0.7}"', b'"\n"'), _CSV.replace(b"0.7", b"NaN"),
-                   _CSV + b"a,b,c\n", b"\xef\xbb\xbf" + _CSV],
+                   _CSV + b"a,b,c\n", b"\xef\xbb\xbf" + _CSV,
+                   # found by the fuzzer: a quote left open in the header swallows a line break into a
+                   # column name, which the error message quoted over two lines
+                   _CSV.replace(b"baseline,", b'baseline,"{', 1)],
     "manifest": [json.dumps({"generation": 3, "files": {"api/x.json": {"sha256": "a" * 64, "bytes": 10}},
                              "source_commit": "b" * 40}).encode(),
                  b'{"generation": 1e400, "files": {}}', b'{"generation": 99999999999999999999999, "files": {}}'],
