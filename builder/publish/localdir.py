@@ -5,7 +5,8 @@ prune. Each file is written with `builder.fs.atomic_write`, so a web server serv
 never sends half a file. A directory cannot hold content type or cache-control per file: the web
 server decides them (`hmr build` writes a matching nginx config to `site/_config/nginx.conf`;
 extensionless keys are JSON). Like every store with a filesystem underneath, a directory cannot hold
-a key that is also a folder of other keys (see `builder.publish.deploy`).
+a key that is also a folder of other keys: here the outer extensionless key is the one left out,
+since its `.json` twin holds the same bytes and the web server maps one onto the other.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class DirTarget(Target):
     """The directory `path` (absolute) as a store: the object `k` is the file `path/k`."""
 
     nests = False
+    #: the web server in front answers `x` with `x.json` (the generated nginx config's rewrite): a key
+    #: that is also a folder is left out for its `.json` twin, not the keys under it (builder.publish.plan)
+    serves_json_twins = True
 
     def __init__(self, path: str):
         if not path or not os.path.isabs(path):

@@ -15,7 +15,9 @@ other content, is refused (`PublishError`, key: the manifest).
 Stores with a filesystem underneath (MinIO, rclone serve s3, a local directory) cannot hold a key
 that is also a folder of other keys (`v2/clip` and `v2/clip/model/...`). The plan finds out from
 the listing or, failing that, by a probe upload, and then keeps the outer object (what existing
-clients read) and skips the keys under it, saying so in the summary. S3, R2 and B2 get every key.
+clients read) and skips the keys under it, saying so in the summary. S3, R2 and B2 get every key. A
+local directory (served by a web server with the generated rewrite `x` -> `x.json`) instead leaves
+out the outer key where its `.json` twin exists, so it holds every per-model and metadata key.
 """
 
 from __future__ import annotations
@@ -191,8 +193,16 @@ def plan_deploy(site: Site, target: Target, *, prune: bool = False, dry_run: boo
         nests = _infer_nesting(listed, live)
         if nests is None and not dry_run:
             nests = target.probe_nesting(_parent_listed(shadowed, listed))
-    skipped = sorted(shadowed) if nests is False else []
-    candidates = [o for o in desired if not (nests is False and o.key in shadowed)]
+    left_out = shadowed if nests is False else set()
+    if nests is False and shadowed and getattr(target, "serves_json_twins", False):
+        # a directory behind a web server: leave out the outer key instead where its `.json` twin is
+        # published (the web server's rewrite answers `x` with `x.json`), so every key under it stays
+        keys = {o.key for o in desired}
+        folders = {k[:i] for k in shadowed for i in range(len(k)) if k[i] == "/" and k[:i] in keys}
+        twinned = {f for f in folders if f + ".json" in keys}
+        left_out = twinned | shadowed_keys(keys - twinned)
+    skipped = sorted(left_out)
+    candidates = [o for o in desired if o.key not in left_out]
 
     same_manifest = live_raw is not None and hashlib.sha256(live_raw).hexdigest() == site.manifest_sha256
 
