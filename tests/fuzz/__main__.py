@@ -33,7 +33,8 @@ def main() -> int:
             outcome = "no finding"
         except Exception as e:  # noqa: BLE001 - a finding: report it and go on to the next target
             findings += 1
-            outcome = f"FINDING: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            found = list(e.exceptions) if isinstance(e, BaseExceptionGroup) else [e]
+            outcome = "FINDING: " + "; ".join(f"{type(x).__name__}: {' '.join(str(x).split())[:200]}" for x in found)
         print(f"{name}: {count[0]} inputs in {time.monotonic() - t0:.1f} s: {outcome}", flush=True)
     print(f"total: {time.monotonic() - total_t:.1f} s, {findings} finding(s)")
     return 1 if findings else 0

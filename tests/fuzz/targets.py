@@ -42,6 +42,33 @@ def loader_target(text: str, suffix: str) -> None:
             record_problems(CategoryData(BY_NAME[cat]), Record(cat, "k", Path("k.yaml"), value))
 
 
+#: a plausible legacy image record, which the strategy below spoils one field at a time
+_LEGACY_BASE = {"name": "M", "baseline": "stable_diffusion_1", "type": "ckpt", "nsfw": False, "inpainting": False,
+                "config": {"files": [{"path": "m.ckpt"}],
+                           "download": [{"file_name": "m.ckpt", "file_path": "", "file_url": "https://x.org/m.ckpt"}]}}
+_odd = _json_values | st.sampled_from([None, [], {}, ["a"], "\ud800", float("inf"), 1 << 64, "", "\n"])
+
+
+def _spoil(change: tuple[str, Any]) -> dict:
+    import copy
+
+    doc = copy.deepcopy(_LEGACY_BASE)
+    where, value = change
+    if where == "config.files.0.path":
+        doc["config"]["files"][0]["path"] = value
+    elif where == "config.download.0.file_name":
+        doc["config"]["download"][0]["file_name"] = value
+    elif where == "config.download":
+        doc["config"]["download"] = value
+    else:
+        doc[where] = value
+    return {"M": doc}
+
+
+legacy_records = st.tuples(st.sampled_from(["config", "name", "baseline", "type", "nsfw", "config.download",
+                                            "config.files.0.path", "config.download.0.file_name"]), _odd).map(_spoil)
+
+
 def legacy_json_target(value: Any) -> None:
     """A legacy JSON file converts or is refused with an HmrError (one line)."""
     from builder.legacy.convert import records_from_legacy
@@ -64,8 +91,8 @@ def legacy_csv_target(rows: list[list[str]]) -> None:
     from builder.legacy.convert import records_from_legacy
 
     buf = io.StringIO()
-    header = ["name", "parameters_bn", "description", "version", "style", "nsfw", "baseline", "url", "tags",
-              "settings", "display_name"]
+    header = ["name", "parameters_bn", "display_name", "url", "baseline", "description", "style", "tags",
+              "instruct_format", "settings"]
     w = csv.writer(buf)
     w.writerow(header)
     for r in rows:
@@ -123,11 +150,9 @@ _targets_text = st.text(max_size=40) | st.sampled_from(["/%2e%2e/", "/%00", "/%f
 #: name -> (function, strategy of its keyword arguments)
 TARGETS: dict[str, tuple[Callable[..., None], Any]] = {
     "loaders": (loader_target, st.fixed_dictionaries({"text": texts, "suffix": st.sampled_from([".yaml", ".json"])})),
-    "legacy_json": (legacy_json_target, st.fixed_dictionaries({"value": _json_values | st.dictionaries(
-        st.text(max_size=8), st.dictionaries(st.sampled_from(["name", "config", "baseline", "type", "nsfw"]),
-                                             _json_values, max_size=4), max_size=3)})),
-    "legacy_csv": (legacy_csv_target, st.fixed_dictionaries({"rows": st.lists(st.lists(_cells, min_size=11,
-                                                                                       max_size=11), max_size=3)})),
+    "legacy_json": (legacy_json_target, st.fixed_dictionaries({"value": legacy_records | _json_values})),
+    "legacy_csv": (legacy_csv_target, st.fixed_dictionaries({"rows": st.lists(st.lists(_cells, min_size=10,
+                                                                                       max_size=10), max_size=3)})),
     "manifest": (manifest_target, st.fixed_dictionaries({"raw": _manifests})),
     "state": (state_target, st.fixed_dictionaries({"raw": _states})),
     "serve": (request_target, st.fixed_dictionaries({"target": _targets_text})),
