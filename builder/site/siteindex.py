@@ -57,7 +57,7 @@ class SiteIndex:
         stamp = self._current_stamp()
         with self._lock:
             if stamp != self._stamp:
-                routes = route_map(site_files(self.site_dir))
+                routes = route_map(site_files(self.site_dir), web=True)  # api/ and api/docs too
                 if self._current_stamp() != stamp:  # swapped while walking: the caller tries again
                     raise FileNotFoundError(errno.ENOENT, "the site was swapped", str(self.site_dir))
                 self._routes = routes

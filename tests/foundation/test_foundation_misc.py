@@ -79,7 +79,8 @@ def test_legacy_conversion_errors_carry_file_and_pointer() -> None:
     esrgan = BY_NAME["esrgan"]
     cases = [
         (b'{"x": {"name": "x", "config": {"files": [], "download": [{"file_name": 1}]}}}', LegacyFormatError,
-         "/x/config/download/0", "esrgan.json: x: /config/download/0: download of 1 matches no config file"),
+         "/x/config/download/0/file_name",
+         "esrgan.json: x: /config/download/0/file_name: expected a string, got a number"),
         (b"{", ParseError, "", "esrgan.json: not valid JSON ("),
     ]
     for raw, cls, pointer, text in cases:
