@@ -220,7 +220,11 @@ def test_changed_rebuild_keeps_unchanged_files_and_is_deterministic(data_copy: P
     assert result.stats.removed == 2  # the per-model file and the model's HTML page
     assert (site / "legacy" / "clip.json").stat().st_ino == ino  # untouched files are kept, not rewritten
     assert "NMKD_Siax" not in json.loads((site / "legacy" / "esrgan.json").read_bytes())
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary trees left behind
+    # no temporary trees left behind: only the generation folders (the live one and the one before) and
+    # the kept generation number
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert all(n.split(".")[2].startswith(("gen-", "generation")) for n in left), left
+    assert len([n for n in left if n.startswith(".site.gen-")]) <= 2 and not [n for n in left if "-new-" in n]
 
 
 def test_legacy_import_from_raw_github_url(tmp_path: Path) -> None:
