@@ -190,6 +190,9 @@ QUERY_LOOKUPS = {
 #: CORS, as GitHub raw sends it: every response may be read by any origin, and its ETag too (a browser
 #: client revalidates with If-None-Match). Sent by `hmr serve`, the nginx config and the bucket rules.
 CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "ETag"}
+#: content types (prefixes) worth sending gzip-compressed to a client that accepts it (serve and nginx)
+COMPRESSIBLE = ("application/json", "text/", "application/javascript", "application/xml", "image/svg+xml",
+                "application/atom+xml", "application/schema+json")
 #: the answer to an OPTIONS preflight (any key): reads only, the conditional-request headers allowed
 CORS_METHODS = "GET, HEAD, OPTIONS"
 CORS_ALLOW_HEADERS = "If-None-Match, If-Modified-Since, Range, Accept, Accept-Encoding"

@@ -22,6 +22,7 @@ from functools import lru_cache
 from builder.errors import HmrError
 from builder.memo import memoized
 from builder.routes import (
+    COMPRESSIBLE,
     CORS_HEADERS,
     PREFLIGHT_HEADERS,
     PRIVATE_PREFIX,
@@ -107,6 +108,7 @@ def nginx_config(route_list: Iterable[Route]) -> str:
     ext_type = {ext: votes.most_common(1)[0][0] for ext, votes in ext_votes.items()}
     default = ext_type.pop("", _Type("application/json", None))
     charset_mimes = sorted({t.mime for t in [*ext_type.values(), default] if t.charset})
+    gzip_mimes = sorted({t.mime for t in [*ext_type.values(), default] if t.mime.startswith(COMPRESSIBLE)})
     charsets = sorted({t.charset for t in [*ext_type.values(), default] if t.charset})
     if len(charsets) > 1:
         # nginx's `charset` is one value per location; a second one would need exact locations
@@ -164,6 +166,15 @@ def nginx_config(route_list: Iterable[Route]) -> str:
     out += [
         "etag on;",
         "if_modified_since exact;",
+        "",
+        "# gzip for clients that accept it, as `hmr serve` does (nginx weakens a compressed answer's ETag)",
+        "gzip on;",
+        "gzip_vary on;",
+        "gzip_proxied any;",
+        "gzip_comp_level 6;",
+        "gzip_min_length 256;",
+        # text/html is always compressed once gzip is on; naming it again is a warning
+        f"gzip_types {' '.join(m for m in gzip_mimes if m != 'text/html')};",
         "",
         "# CORS as GitHub raw answers it; a preflight (OPTIONS) is answered for every key",
         *_cors(""),

@@ -46,6 +46,7 @@ from urllib.parse import unquote, urlsplit
 from builder.errors import ConfigError
 from builder.routes import (
     API,
+    COMPRESSIBLE,
     CORS_HEADERS,
     CORS_METHODS,
     PREFLIGHT_HEADERS,
@@ -64,9 +65,6 @@ MAX_CONNECTIONS = 64
 IDLE_TIMEOUT = 15.0
 #: pauses (seconds) before each try of a read that a swap of the site tree interrupts
 SWAP_RETRIES = (0.0, 0.01, 0.05, 0.2)
-#: what is worth compressing (by the route's content type), and the smallest body that is
-COMPRESSIBLE = ("application/json", "text/", "application/javascript", "application/xml", "image/svg+xml",
-                "application/atom+xml", "application/schema+json")
 MIN_COMPRESS_BYTES = 256
 SWAPPING = b'{"detail":"The site is being replaced: try again"}'
 BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 35\r\n"

@@ -59,6 +59,26 @@ def test_conditional_requests_and_head(http: Http) -> None:
     assert head.status == 200 and head.body == b"" and head.headers["content-length"] == str(len(first.body))
 
 
+def test_json_and_pages_go_out_gzip_compressed_as_hmr_serve_sends_them(site_dir: Path, http: Http) -> None:
+    import gzip
+
+    for key in ("api/model_references/v2/image_generation", "api/model_references/v1/stable_diffusion",
+                "index.html"):
+        route = route_map(site_files(site_dir))[key]
+        plain = (site_dir / route.file).read_bytes()
+        r = http.get_key(key, headers={"Accept-Encoding": "gzip"})
+        assert r.status == 200 and r.headers.get("content-encoding") == "gzip", key
+        assert gzip.decompress(r.body) == plain and len(r.body) < len(plain), key
+        assert "Accept-Encoding" in r.headers.get("vary", ""), key
+        assert r.headers["access-control-allow-origin"] == "*", key
+        # nginx weakens the compressed answer's ETag; it still revalidates
+        assert r.headers["etag"].startswith('W/"'), key
+        again = http.get_key(key, headers={"Accept-Encoding": "gzip", "If-None-Match": r.headers["etag"]})
+        assert again.status == 304, key
+    r = http.get_key("api/model_references/v2/image_generation")
+    assert "content-encoding" not in r.headers  # a client that did not ask gets the bytes as they are
+
+
 def test_everything_else_is_the_json_404(http: Http) -> None:
     home = http.request("/")  # the site root is the HTML home page (the directory index)
     assert home.status == 200 and home.headers["content-type"] == "text/html; charset=utf-8"
