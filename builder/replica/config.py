@@ -25,6 +25,9 @@ DEFAULT_PRIMARY_API_URL = "https://models.aihorde.net/api"
 DEFAULT_GITHUB_RAW_URL = "https://raw.githubusercontent.com"
 DEFAULT_TTL = 60.0
 DEFAULT_TIMEOUT = 10.0
+#: the largest TTL (a year) and per-request timeout (an hour) accepted
+MAX_TTL = 365 * 86400.0
+MAX_TIMEOUT = 3600.0
 #: folder under AIWORKER_CACHE_HOME, as the existing library names it; our files go in a sub-folder
 BASE_FOLDER = "horde_model_reference"
 CACHE_FOLDER = "replica"
@@ -158,9 +161,11 @@ class ReplicaConfig:
         values["mirror_urls"] = tuple(m.rstrip("/") for m in mirrors)
 
         values["cache_ttl_seconds"] = _number(given.get("cache_ttl_seconds", getenv(PREFIX + "CACHE_TTL_SECONDS")),
-                                              PREFIX + "CACHE_TTL_SECONDS", DEFAULT_TTL, minimum=0.0)
+                                              PREFIX + "CACHE_TTL_SECONDS", DEFAULT_TTL, minimum=0.0,
+                                              maximum=MAX_TTL)
         values["timeout"] = _number(given.get("timeout", getenv(PREFIX + "PRIMARY_API_TIMEOUT")),
-                                    PREFIX + "PRIMARY_API_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.001)
+                                    PREFIX + "PRIMARY_API_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.001,
+                                    maximum=MAX_TIMEOUT)
         values["enable_github_fallback"] = _bool(
             given.get("enable_github_fallback", getenv(PREFIX + "ENABLE_GITHUB_FALLBACK")),
             PREFIX + "ENABLE_GITHUB_FALLBACK", True)
@@ -193,6 +198,8 @@ class ReplicaConfig:
         for name in ("github_timeout", "breaker_cooldown", "lock_timeout", "shrink_ratio", "max_bytes"):
             if name in given:
                 values[name] = given[name]
+                if name != "shrink_ratio":
+                    _number(given[name], name, 0.0, minimum=0.0, maximum=MAX_TTL if name != "max_bytes" else 2.0**40)
         cfg = cls(**values)
         if not 0 <= cfg.shrink_ratio <= 1:
             raise ConfigError(f"shrink_ratio must be between 0 and 1, not {cfg.shrink_ratio}")
@@ -265,15 +272,16 @@ def _url_or_none(raw: object, name: str) -> str | None:
     return text.rstrip("/")
 
 
-def _number(raw: object, name: str, default: float, minimum: float) -> float:
+def _number(raw: object, name: str, default: float, minimum: float, maximum: float) -> float:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return default
     try:
         value = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ConfigError(f"{name}: {raw!r} is not a number") from None
-    if not value >= minimum or value != value or value == float("inf"):
-        raise ConfigError(f"{name}: {raw!r} must be a finite number >= {minimum:g}")
+    # a bound above: a TTL of 1e300 overflows the timestamps it is added to, and poisons the cache
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name}: {raw!r} must be a number from {minimum:g} to {maximum:g}")
     return value
 
 
