@@ -123,7 +123,7 @@ def test_import_keeps_unsafe_keys_inside_their_folder(key: str, tmp_path: Path) 
 
 @pytest.mark.parametrize(("broken", "expected"), [
     ({"esrgan.json": "{"}, "error: esrgan.json: not valid JSON ("),
-    ({}, "error: stable_diffusion.json: x: /baseline is missing or not a string"),
+    ({}, "error: stable_diffusion.json: x: /baseline: expected a string, got a number"),
 ], ids=["malformed-json", "unconvertible-record"])
 def test_import_of_malformed_legacy_file_writes_nothing(broken: dict[str, str], expected: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
