@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["atomic_write", "prune_empty_dirs", "walk_files"]
+__all__ = ["atomic_write", "prune_empty_dirs", "walk_files", "write_changed"]
 
 _EXCL = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
@@ -89,3 +89,16 @@ def prune_empty_dirs(root: str | os.PathLike[str], start: str | os.PathLike[str]
         except OSError:  # not empty (or already gone): stop
             return
         here = here.parent
+
+
+def write_changed(writes: dict[Path, str]) -> tuple[int, int]:
+    """Write each (path -> text) whose file does not already hold exactly that text, atomically;
+    (files written, files left as they were). Importers use it so that re-importing changes nothing."""
+    written = unchanged = 0
+    for path, text in writes.items():
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            unchanged += 1
+            continue
+        atomic_write(path, text.encode("utf-8"))
+        written += 1
+    return written, unchanged

@@ -29,7 +29,7 @@ import orjson
 
 from builder.categories import CATEGORIES, Category
 from builder.errors import ConfigError, DataError, FetchError
-from builder.fs import atomic_write, prune_empty_dirs
+from builder.fs import prune_empty_dirs, write_changed
 from builder.records import SETTINGS_FILE, Record, dump_yaml, load, parse_file, record_path, render_record
 from builder.routes import API, v2_key
 from builder.v2 import v2_record
@@ -209,12 +209,7 @@ def import_v2(src: str, data_dir: Path, prune: bool = False) -> V2ImportSummary:
         if settings is not None:
             writes[data_dir / cat.name / SETTINGS_FILE] = dump_yaml(settings)
     _check(data_dir, writes, removes)
-    for path, text in writes.items():
-        if path.is_file() and path.read_text(encoding="utf-8") == text:
-            summary.unchanged += 1
-            continue
-        atomic_write(path, text.encode("utf-8"))
-        summary.written += 1
+    summary.written, summary.unchanged = write_changed(writes)
     for path in removes:
         path.unlink()
         prune_empty_dirs(data_dir, path.parent)

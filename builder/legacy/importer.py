@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.categories import LEGACY
-from builder.fs import atomic_write, prune_empty_dirs, walk_files
+from builder.fs import prune_empty_dirs, walk_files, write_changed
 from builder.legacy import text
 from builder.legacy.convert import LAYOUT_KEY, records_from_legacy
 from builder.legacy.source import read_source
@@ -91,12 +91,7 @@ def _write(data_dir: Path, planned: dict[str, tuple[dict[str, dict], dict]], sum
         root = data_dir / cat_name
         stale += [p for p in (root / rel for rel in sorted(walk_files(root)))
                   if p not in writes and p.suffix in RECORD_SUFFIXES]
-    for path, content in writes.items():
-        if path.exists() and path.read_text(encoding="utf-8") == content:
-            summary.unchanged += 1
-            continue
-        atomic_write(path, content.encode("utf-8"))
-        summary.written += 1
+    summary.written, summary.unchanged = write_changed(writes)
     for p in stale:
         p.unlink()
         summary.removed += 1
