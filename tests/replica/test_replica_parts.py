@@ -142,10 +142,15 @@ def test_trust_rules() -> None:
     with pytest.raises(RollbackError) as e:
         check_rollback(m, 4)
     assert (e.value.generation, e.value.accepted) == (3, 4) and isinstance(e.value, TrustError)
-    for bad in (b"{}", b'{"files": {}, "generation": 0}', b'{"files": {"k": {"sha256": "x", "bytes": 1}}, '
-                                                          b'"generation": 1}', b'{"files": [], "generation": true}'):
+    for bad in (b"{}", b'{"files": {}, "generation": 0}', b'{"files": [], "generation": true}'):
         with pytest.raises(ManifestError):
             parse_manifest(bad)
+    # an entry is checked when it is read (a client reads a few of thousands): a bad one refuses then
+    m = parse_manifest(b'{"files": {"k": {"sha256": "x", "bytes": 1}, "ok": {"sha256": "' + b"a" * 64
+                       + b'", "bytes": 1}}, "generation": 1}')
+    assert "k" in m.files and len(m.files) == 2 and m.files["ok"].bytes == 1
+    with pytest.raises(ManifestError, match="manifest entry 'k' has no valid sha256/bytes"):
+        m.files["k"]
     check_count(50, 100, 0.5)
     check_count(0, 100, 0.0)  # ratio 0 disables the check
     with pytest.raises(ShrinkRefused, match="49 models where the cached copy has 100"):
