@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["atomic_write", "prune_empty_dirs", "walk_files", "write_changed"]
+__all__ = ["atomic_write", "prune_empty_dirs", "wait_for_flock", "walk_files", "write_changed"]
 
 _EXCL = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
@@ -102,3 +102,21 @@ def write_changed(writes: dict[Path, str]) -> tuple[int, int]:
         atomic_write(path, text.encode("utf-8"))
         written += 1
     return written, unchanged
+
+
+def wait_for_flock(fd: int, timeout: float, pause: float = 0.01, max_pause: float = 0.2) -> bool:
+    """Take an exclusive flock(2) on `fd`, waiting up to `timeout` seconds (pauses doubling from `pause`
+    to `max_pause`); False if another process held it all that time. POSIX only."""
+    import fcntl
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, max_pause)

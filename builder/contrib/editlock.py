@@ -9,16 +9,15 @@ seconds with one line saying so, nothing written.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from builder.errors import LockTimeout
+from builder.fs import wait_for_flock
 
 __all__ = ["LOCK_WAIT", "folder_lock", "locked"]
 
@@ -38,18 +37,9 @@ def folder_lock(folder: Path, wait: float = LOCK_WAIT) -> Iterator[None]:
     """
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        deadline = time.monotonic() + wait
-        pause = 0.01
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(f"{folder}: another edit has held this data folder for over {wait:g}s; "
-                                      "nothing was written (retry when it is done)") from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.2)
+        if not wait_for_flock(fd, wait):
+            raise LockTimeout(f"{folder}: another edit has held this data folder for over {wait:g}s; "
+                              "nothing was written (retry when it is done)")
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -28,11 +28,10 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import time
 from pathlib import Path
 
 from builder.errors import LockTimeout
-from builder.fs import atomic_write
+from builder.fs import atomic_write, wait_for_flock
 from builder.replica.state import State
 
 __all__ = ["STATE_FILE", "DiskCache"]
@@ -52,21 +51,10 @@ class _PosixLock:
         self._fd: int | None = None
 
     def __enter__(self) -> _PosixLock:
-        import fcntl
-
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.timeout
-        pause = 0.002
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise LockTimeout(f"{self.path}: held by another process for over {self.timeout:g}s") from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.05)
+        if not wait_for_flock(fd, self.timeout, pause=0.002, max_pause=0.05):
+            os.close(fd)
+            raise LockTimeout(f"{self.path}: held by another process for over {self.timeout:g}s")
         self._fd = fd
         return self
 
