@@ -30,6 +30,7 @@ import orjson
 from builder.categories import CATEGORIES, Category
 from builder.errors import ConfigError, DataError, FetchError
 from builder.fs import prune_empty_dirs, write_changed
+from builder.legacy.source import get_optional
 from builder.records import SETTINGS_FILE, Record, dump_yaml, load, parse_file, record_path, render_record
 from builder.routes import API, v2_key
 from builder.v2 import v2_record
@@ -80,15 +81,9 @@ def read_v2_source(src: str, timeout: float = 30.0) -> dict[str, tuple[str, dict
             for cat in CATEGORIES:
                 # the base is the API root, as the old client's PRIMARY_API_URL is
                 url = f"{base}/{v2_key(cat.name).removeprefix(API + '/')}"
-                try:
-                    r = client.get(url, headers={"Accept": "application/json"})
-                except httpx.HTTPError as e:
-                    raise FetchError(f"{url}: {type(e).__name__}: {e}", url) from None
-                if r.status_code == 404:
-                    continue
-                if r.status_code != 200:
-                    raise FetchError(f"{url}: HTTP {r.status_code}", url, r.status_code)
-                raw[cat.name] = (url, r.content)
+                body = get_optional(client, url)
+                if body is not None:
+                    raw[cat.name] = (url, body)
         if not raw:
             raise FetchError(f"{src}: no v2 category document found there", src, 404)
     else:

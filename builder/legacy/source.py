@@ -7,13 +7,14 @@ The conversion itself is `builder.legacy.convert.records_from_legacy`; this modu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from builder.categories import CATEGORIES, LEGACY, TEXT_SETTINGS_FILES
 from builder.errors import ConfigError, DataError, FetchError, HmrError, Problem
 from builder.legacy.convert import legacy_error, records_from_legacy
 from builder.records import CategoryData, Record
 
-__all__ = ["SOURCE_FILES", "load_legacy", "read_source"]
+__all__ = ["SOURCE_FILES", "get_optional", "load_legacy", "read_source"]
 
 #: every file a legacy source may hold, in the order they are looked for
 SOURCE_FILES: tuple[str, ...] = (*(c.legacy_file for c in LEGACY if c.legacy_file), *TEXT_SETTINGS_FILES, "db.json")
@@ -45,19 +46,31 @@ def _download(src: str, timeout: float) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
         for name in SOURCE_FILES:
-            url = base + name
-            try:
-                r = client.get(url)
-            except httpx.HTTPError as e:
-                raise FetchError(f"{url}: {type(e).__name__}: {e}", url) from None
-            if r.status_code == 404:
-                continue
-            if r.status_code != 200:
-                raise FetchError(f"{url}: HTTP {r.status_code}", url, r.status_code)
-            found[name] = r.content
+            body = get_optional(client, base + name)
+            if body is not None:
+                found[name] = body
     if not found:
         raise FetchError(f"{src}: no legacy file found there", src, 404)
     return found
+
+
+def get_optional(client: Any, url: str) -> bytes | None:
+    """The body at `url` (an `httpx.Client` GET), or None for a 404: a source holds what it holds.
+
+    Raises:
+        FetchError: the transport failed, or any status but 200 and 404.
+    """
+    import httpx
+
+    try:
+        r = client.get(url, headers={"Accept": "application/json"})
+    except httpx.HTTPError as e:
+        raise FetchError(f"{url}: {type(e).__name__}: {e}", url) from None
+    if r.status_code == 404:
+        return None
+    if r.status_code != 200:
+        raise FetchError(f"{url}: HTTP {r.status_code}", url, r.status_code)
+    return bytes(r.content)
 
 
 def load_legacy(legacy_dir: Path) -> tuple[dict[str, CategoryData], list[Problem]]:
