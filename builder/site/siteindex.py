@@ -85,9 +85,11 @@ class SiteIndex:
         real = os.path.realpath(self.site_dir / route.file)
         if os.path.commonpath([root, real]) != root:
             return None
-        if not os.path.lexists(real):
+        if os.path.isfile(real):
+            return Path(real)
+        if not os.path.lexists(real):  # checked after isfile: a swap between the two is a retry, not a 404
             raise FileNotFoundError(errno.ENOENT, "not in the site now", real)
-        return Path(real) if os.path.isfile(real) else None
+        return None
 
     def gzipped(self, path: Path, st: os.stat_result, content: bytes) -> bytes:
         """`content` (the file at `path`, as `st` describes it) gzip-compressed, made once per version."""
